@@ -1,0 +1,1 @@
+"""releaseguard: guards progressive releases of plain Kubernetes Deployments."""

@@ -1,0 +1,103 @@
+"""Command line: `releaseguard` runs the operator and maintains its API; `kubectl-releaseguard` inspects."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections.abc
+import sys
+from typing import Any
+
+import kopf
+
+from releaseguard.kube import client
+from releaseguard.models import crd
+
+
+def main(argv: collections.abc.Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="releaseguard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator against the current kubeconfig or in-cluster")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint URL (default: %(default)s)",
+    )
+    run.add_argument("-v", "--verbose", action="store_true")
+
+    crds = commands.add_parser("crds", help="write the CRD generated from the models to each PATH")
+    crds.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
+    crds.add_argument("paths", nargs="+")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_operator(namespaces=args.namespace, liveness=args.liveness, verbose=args.verbose)
+    return crd.write_or_check(paths=args.paths, check=args.check)
+
+
+def run_operator(*, namespaces: list[str], liveness: str, verbose: bool) -> int:
+    # Importing the handlers registers them with kopf.
+    from releaseguard.handlers import release_validation  # noqa: F401
+
+    kopf.configure(verbose=verbose)
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=liveness,
+    )
+    return 0
+
+
+def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubectl releaseguard", description="Inspect ReleaseValidations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    get = commands.add_parser("get", help="list ReleaseValidations with their phase and conditions")
+    get.add_argument("name", nargs="?")
+    scope = get.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace")
+    scope.add_argument("-A", "--all-namespaces", action="store_true")
+    args = parser.parse_args(argv)
+
+    kube = client.Kube.from_environment()
+    try:
+        namespace = None if args.all_namespaces else (args.namespace or client.current_namespace())
+        objects = asyncio.run(kube.list_release_validations(namespace=namespace, name=args.name))
+    except client.KubeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        kube.close()
+    print(format_table(objects))
+    return 0
+
+
+def format_table(objects: collections.abc.Sequence[dict[str, Any]]) -> str:
+    """One line per ReleaseValidation, with the message of its least healthy condition."""
+    header = ("NAMESPACE", "NAME", "TARGET", "PHASE", "WEIGHT", "VERDICT", "MESSAGE")
+    rows = [header]
+    for obj in objects:
+        spec, status = obj.get("spec", {}), obj.get("status") or {}
+        failing = [c for c in status.get("conditions", []) if c.get("status") != "True"]
+        rows.append(
+            (
+                obj["metadata"]["namespace"],
+                obj["metadata"]["name"],
+                spec.get("targetRef", {}).get("name", ""),
+                status.get("phase", ""),
+                str(status.get("canaryWeight", "")),
+                status.get("verdict") or "",
+                failing[0].get("message", "") if failing else status.get("message", ""),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    )

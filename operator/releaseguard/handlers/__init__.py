@@ -1,0 +1,1 @@
+"""kopf handlers: thin wiring from events to observe, decide and act."""

@@ -1,0 +1,1 @@
+"""The only package that talks to the apiserver: observe the world, execute plans, write status."""

@@ -1,0 +1,104 @@
+"""The one adapter that owns the `kubernetes` client and turns its errors into ours.
+
+The client is synchronous; every call here runs in a worker thread so that kopf's event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import dataclasses
+import typing
+from typing import Any, TypeVar
+
+import kubernetes
+import urllib3
+
+from releaseguard.models import crd as models_crd
+
+Result = TypeVar("Result")
+
+
+class KubeError(Exception):
+    """The apiserver refused a request or could not be reached."""
+
+
+class NotFound(KubeError):
+    """The object does not exist."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Kube:
+    """Typed access to the few API groups the operator uses."""
+
+    api_client: kubernetes.client.ApiClient
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        """Use the in-cluster service account when there is one, else the current kubeconfig."""
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config(client_configuration=configuration)
+        return cls(api_client=kubernetes.client.ApiClient(configuration))
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    async def read_deployment(self, *, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Deployment as a plain dict, or None when it does not exist."""
+        apps = kubernetes.client.AppsV1Api(self.api_client)
+        try:
+            deployment = await self._call(
+                f"reading Deployment {namespace}/{name}",
+                apps.read_namespaced_deployment,
+                name=name,
+                namespace=namespace,
+            )
+        except NotFound:
+            return None
+        return self._plain(deployment)
+
+    async def list_release_validations(
+        self, *, namespace: str | None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """ReleaseValidations in one namespace (or all when None), optionally only the one named."""
+        custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        group, version, plural = models_crd.GROUP, models_crd.VERSION, models_crd.PLURAL
+        what = "listing ReleaseValidations"
+        if namespace is None:
+            listing = await self._call(what, custom.list_cluster_custom_object, group, version, plural)
+        else:
+            listing = await self._call(
+                what, custom.list_namespaced_custom_object, group, version, namespace, plural
+            )
+        # The custom-objects API returns the parsed JSON body.
+        items: list[dict[str, Any]] = typing.cast(dict[str, Any], listing).get("items", [])
+        return [item for item in items if name is None or item["metadata"]["name"] == name]
+
+    async def _call(
+        self, what: str, function: collections.abc.Callable[..., Result], *args: Any, **kwargs: Any
+    ) -> Result:
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                raise NotFound(what) from error
+            raise KubeError(f"{what}: {error.status} {error.reason}") from error
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            raise KubeError(f"{what}: {error}") from error
+
+    def _plain(self, obj: object) -> dict[str, Any]:
+        plain: dict[str, Any] = self.api_client.sanitize_for_serialization(obj)
+        return plain
+
+
+def current_namespace() -> str:
+    """The namespace of the current kubeconfig context, as kubectl would use it."""
+    try:
+        _, context = kubernetes.config.list_kube_config_contexts()
+    except kubernetes.config.ConfigException:
+        return "default"
+    namespace: str = context.get("context", {}).get("namespace", "default")
+    return namespace

@@ -1,0 +1,1 @@
+"""Pydantic models of the ReleaseValidation API; the CRD is generated from them."""

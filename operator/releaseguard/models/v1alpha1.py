@@ -1,0 +1,502 @@
+"""The ReleaseValidation API, v1alpha1: what a user asks for (spec) and what the operator knows (status).
+
+These classes are the API's only definition: the CRD, its descriptions and its CEL rules are generated
+from them (`python -m releaseguard.models.crd`), and the operator parses every object through them. A rule
+the apiserver enforces in CEL is enforced here too where the object alone decides it, with the same
+message, so a spec that slipped past an older CRD is refused with a clear reason rather than misread.
+
+Field docstrings are user documentation: they end up in `kubectl explain`.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from typing import Annotated, ClassVar, Literal
+
+import pydantic
+
+from releaseguard.models import conditions, duration, schema
+
+MAX_STEPS = 20
+MAX_METRICS = 20
+MAX_CHECKS = 20
+MAX_NOTIFICATIONS = 20
+
+# RFC 1123 names, as Kubernetes spells them; the canary Deployment is "<target>-canary", hence 246.
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_SERVICE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_HTTP_URL = r"^https?://[^\s]+$"
+# `{{ selector }}` in a query; character classes instead of escapes keep it readable in CEL and YAML.
+_SELECTOR = "[{][{] *selector *[}][}]"
+
+# Fields named `duration` and `conditions` would shadow the modules inside class bodies.
+_Duration = duration.Duration
+_Condition = conditions.Condition
+
+Name = Annotated[str, pydantic.Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
+
+
+_SELECTOR_RULE = schema.Rule(
+    rule=f"self.matches('{_SELECTOR}')",
+    message="must contain {{ selector }}, which the operator fills for the canary and the baseline pods",
+)
+
+
+def _require_selector(query: str) -> str:
+    if re.search(_SELECTOR, query) is None:
+        raise ValueError(_SELECTOR_RULE.message)
+    return query
+
+
+Query = Annotated[
+    str,
+    pydantic.Field(min_length=1, max_length=4096),
+    pydantic.AfterValidator(_require_selector),
+    schema.Rules(rules=(_SELECTOR_RULE,)),
+]
+"""A PromQL query written once, with `{{ selector }}` (label matchers) and optionally `{{ window }}`."""
+
+
+# --- spec -----------------------------------------------------------------------------------------------
+
+
+class TargetRef(schema.KubeModel):
+    kind: Literal["Deployment"] = "Deployment"
+    """The kind of the workload to guard; only Deployment is supported."""
+    name: str = pydantic.Field(min_length=1, max_length=246, pattern=_DNS_SUBDOMAIN)
+    """The name of the Deployment, in the ReleaseValidation's namespace."""
+
+
+class Step(schema.KubeModel):
+    weight: int = pydantic.Field(ge=1, le=99)
+    """Percent of the Ready pods that run the new revision during this step."""
+    duration: _Duration
+    """How long the step lasts; it ends early only by failing, and advances only on a passing verdict."""
+
+
+class Prometheus(schema.KubeModel):
+    url: str = pydantic.Field(max_length=2048, pattern=_HTTP_URL)
+    """Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."""
+    timeout: _Duration | None = None
+    """Time limit for one query; the operator's default applies when unset."""
+
+
+class ThresholdJudge(schema.KubeModel):
+    """Judges the canary's value alone against fixed bounds."""
+
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            rule="has(self.min) || has(self.max)",
+            message="a threshold judge needs min, max or both",
+            check=lambda judge: judge.min is not None or judge.max is not None,
+        ),
+        schema.Rule(
+            rule="!has(self.min) || !has(self.max) || self.min <= self.max",
+            message="min must not exceed max",
+            field_path=".min",
+            check=lambda judge: judge.min is None or judge.max is None or judge.min <= judge.max,
+        ),
+    )
+
+    type: Literal["threshold"]
+    """threshold: bounds on the canary's value; compare: the canary against the baseline (stable) pods."""
+    min: float | None = None
+    """The canary fails below this value."""
+    max: float | None = None
+    """The canary fails above this value."""
+
+
+class CompareJudge(schema.KubeModel):
+    """Judges the canary against the baseline pods measured over the same window."""
+
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            rule="has(self.maxRelativeIncrease) || has(self.maxAbsolute)",
+            message="a compare judge needs maxRelativeIncrease, maxAbsolute or both",
+            check=lambda judge: judge.max_relative_increase is not None or judge.max_absolute is not None,
+        ),
+    )
+
+    type: Literal["compare"]
+    """threshold: bounds on the canary's value; compare: the canary against the baseline (stable) pods."""
+    max_relative_increase: float | None = pydantic.Field(default=None, ge=0)
+    """The canary fails when its value exceeds the baseline's by more than this fraction (0.5 = 50%)."""
+    max_absolute: float | None = None
+    """The canary fails when its value exceeds this, whatever the baseline."""
+    min_samples: int | None = pydantic.Field(default=None, ge=1)
+    """Fewer samples than this (requests, for ratio metrics) in either group make the result Inconclusive."""
+
+
+Judge = Annotated[ThresholdJudge | CompareJudge, pydantic.Field(discriminator="type")]
+
+
+class MetricKind(enum.StrEnum):
+    RATIO = "ratio"
+    LATENCY = "latency"
+    GAUGE = "gauge"
+
+
+class _MetricBase(schema.KubeModel):
+    name: Name
+    """Identifies the metric in status, reports and notifications."""
+    judge: Judge
+    """How a value (or a pair of canary and baseline values) becomes Pass, Fail or Inconclusive."""
+    critical: bool = False
+    """A critical metric's failure rolls back at once, without waiting for failureLimit."""
+
+
+class RatioMetric(_MetricBase):
+    kind: Literal[MetricKind.RATIO]
+    """ratio: errors/total; latency: a latency in seconds; gauge: any instant value."""
+    errors: Query
+    """Counts bad events in the window, e.g. sum(increase(x{code=~"5..",{{ selector }}}[{{ window }}]))."""
+    total: Query
+    """Counts all events in the window; the metric's value is errors/total."""
+
+
+class _SingleQueryMetric(_MetricBase):
+    query: Query
+    """The query whose single value is the metric."""
+
+
+class LatencyMetric(_SingleQueryMetric):
+    kind: Literal[MetricKind.LATENCY]
+    """ratio: errors/total; latency: a latency in seconds; gauge: any instant value."""
+    quantile: float | None = pydantic.Field(default=None, gt=0, lt=1)
+    """If set, query returns histogram buckets summed by le and the value is this quantile of them."""
+
+
+class GaugeMetric(_SingleQueryMetric):
+    kind: Literal[MetricKind.GAUGE]
+    """ratio: errors/total; latency: a latency in seconds; gauge: any instant value."""
+
+
+Metric = Annotated[RatioMetric | LatencyMetric | GaugeMetric, pydantic.Field(discriminator="kind")]
+
+
+class HttpMethod(enum.StrEnum):
+    GET = "GET"
+    HEAD = "HEAD"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    OPTIONS = "OPTIONS"
+
+
+class JsonFieldExpectation(schema.KubeModel):
+    path: str = pydantic.Field(max_length=256, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    """Dotted path into the JSON response, list items by index, e.g. order.items.0.id; it must exist."""
+    equals: str | None = pydantic.Field(default=None, max_length=1024)
+    """If set, the field's value must equal this, numbers and booleans written as JSON writes them."""
+
+
+class HttpExpectation(schema.KubeModel):
+    status: int = pydantic.Field(default=200, ge=100, le=599)
+    """The HTTP status code a successful call returns."""
+    body_contains: str | None = pydantic.Field(default=None, max_length=1024)
+    """If set, the response body must contain this text."""
+    json_field: JsonFieldExpectation | None = None
+    """If set, the response must be JSON with this field."""
+    max_latency: _Duration | None = None
+    """If set, a slower response counts as a failure."""
+
+
+class HttpCheck(schema.KubeModel):
+    path: str = pydantic.Field(max_length=2048, pattern=r"^/")
+    """The request path, with any query string, e.g. /api/checkout?dryRun=true."""
+    port: int | None = pydantic.Field(default=None, ge=1, le=65535)
+    """The port to call; the Service's first port when unset."""
+    method: HttpMethod = HttpMethod.GET
+    """The HTTP method."""
+    headers: dict[str, Annotated[str, pydantic.Field(max_length=4096)]] = pydantic.Field(
+        default={}, max_length=32
+    )
+    """Request headers."""
+    body: str | None = pydantic.Field(default=None, max_length=65536)
+    """The request body."""
+    expect: HttpExpectation = HttpExpectation()
+    """What makes a call successful."""
+    timeout: _Duration | None = None
+    """Time limit for one call, counted as a failure when exceeded; the operator's default when unset."""
+
+
+class SyntheticCheck(schema.KubeModel):
+    name: Name
+    """Identifies the check in status, reports and notifications."""
+    http: HttpCheck
+    """An HTTP request sent to the canary and to the baseline pods."""
+    min_success_ratio: float = pydantic.Field(default=0.99, ge=0, le=1)
+    """The share of calls to the canary that must succeed in the window for the check to pass."""
+
+
+class Analysis(schema.KubeModel):
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            rule="has(self.prometheus) || !has(self.metrics) || self.metrics.size() == 0",
+            message="metrics need prometheus",
+            field_path=".prometheus",
+            reason="FieldValueRequired",
+            check=lambda analysis: analysis.prometheus is not None or not analysis.metrics,
+        ),
+        schema.Rule(
+            rule="(has(self.metrics) && self.metrics.size() > 0)"
+            " || (has(self.syntheticChecks) && self.syntheticChecks.size() > 0)",
+            message="analysis needs at least one metric or synthetic check",
+            check=lambda analysis: bool(analysis.metrics or analysis.synthetic_checks),
+        ),
+    )
+
+    interval: _Duration = _Duration("30s")
+    """How often the canary is evaluated."""
+    failure_limit: int = pydantic.Field(default=2, ge=1, le=100)
+    """Consecutive failed evaluations that roll the release back."""
+    inconclusive_limit: int = pydantic.Field(default=4, ge=1, le=100)
+    """Consecutive inconclusive evaluations that pause the release for a human to decide."""
+    prometheus: Prometheus | None = None
+    """Where metrics are queried; required when there are metrics."""
+    metrics: tuple[Metric, ...] = pydantic.Field(
+        default=(), max_length=MAX_METRICS, json_schema_extra=schema.list_map("name")
+    )
+    """Metrics judged for the canary, each query written once for canary and baseline."""
+    synthetic_checks: tuple[SyntheticCheck, ...] = pydantic.Field(
+        default=(), max_length=MAX_CHECKS, json_schema_extra=schema.list_map("name")
+    )
+    """Requests the operator sends itself, so a release with little traffic is still judged."""
+
+
+class Bake(schema.KubeModel):
+    duration: _Duration
+    """How long analysis continues after promotion; a failure then rolls back to the previous revision."""
+
+
+class RollbackMode(enum.StrEnum):
+    REVERT = "revert"
+    HOLD = "hold"
+
+
+class Rollback(schema.KubeModel):
+    mode: RollbackMode = RollbackMode.REVERT
+    """revert: put the stable template back into the Deployment. hold: leave the rejected template in the
+    spec (for GitOps) while the paused Deployment keeps serving the stable pods."""
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class NotificationEvent(enum.StrEnum):
+    STARTED = "started"
+    STEP_ADVANCED = "stepAdvanced"
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rollingBack"
+    ROLLED_BACK = "rolledBack"
+
+
+class SecretKeyRef(schema.KubeModel):
+    name: str = pydantic.Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN)
+    """The Secret, in the ReleaseValidation's namespace."""
+    key: str = pydantic.Field(default="url", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    """The key within the Secret."""
+
+
+class _NotificationBase(schema.KubeModel):
+    name: Name
+    """Identifies the notification."""
+    events: tuple[NotificationEvent, ...] = pydantic.Field(
+        default=(), max_length=len(NotificationEvent), json_schema_extra=schema.list_set()
+    )
+    """The events to send; all of them when empty."""
+    min_severity: Severity = Severity.INFO
+    """Events less severe than this are not sent."""
+
+
+_TYPE_DOC = "slack: a Slack incoming webhook; webhook: a JSON POST to any URL; log: the operator's log."
+_SECRET_REF_DOC = "The Secret key holding the URL to post to, so credentials stay out of the spec."
+
+
+class SlackNotification(_NotificationBase):
+    type: Literal["slack"] = pydantic.Field(description=_TYPE_DOC)
+    secret_ref: SecretKeyRef = pydantic.Field(description=_SECRET_REF_DOC)
+
+
+class WebhookNotification(_NotificationBase):
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            rule="has(self.url) != has(self.secretRef)",
+            message="a webhook needs exactly one of url and secretRef",
+            check=lambda webhook: (webhook.url is None) != (webhook.secret_ref is None),
+        ),
+    )
+
+    type: Literal["webhook"] = pydantic.Field(description=_TYPE_DOC)
+    url: str | None = pydantic.Field(default=None, max_length=2048, pattern=_HTTP_URL)
+    """The URL to post to, when it holds no credentials."""
+    secret_ref: SecretKeyRef | None = pydantic.Field(default=None, description=_SECRET_REF_DOC)
+
+
+class LogNotification(_NotificationBase):
+    type: Literal["log"] = pydantic.Field(description=_TYPE_DOC)
+
+
+Notification = Annotated[
+    SlackNotification | WebhookNotification | LogNotification, pydantic.Field(discriminator="type")
+]
+
+
+def _not_empty(steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    # Not Field(min_length=1): on tuples pydantic then also reports "too short" when an item is invalid.
+    if not steps:
+        raise ValueError("needs at least one step")
+    return steps
+
+
+def _weights_increase(weights: list[int]) -> bool:
+    return all(earlier < later for earlier, later in itertools.pairwise(weights))
+
+
+class ReleaseValidationSpec(schema.KubeModel):
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            # isSorted() allows equal neighbours; exists_one() rules them out. Both are bounded by maxItems.
+            rule="self.steps.map(s, s.weight).isSorted()"
+            " && self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))",
+            message="step weights must increase from one step to the next, e.g. 10, 25, 50",
+            field_path=".steps",
+            check=lambda spec: _weights_increase([step.weight for step in spec.steps]),
+        ),
+    )
+
+    target_ref: TargetRef = pydantic.Field(
+        json_schema_extra=schema.with_rules(
+            schema.Rule(
+                rule="self == oldSelf",
+                message="targetRef cannot change; create another ReleaseValidation for another target",
+            )
+        )
+    )
+    """The Deployment whose releases are guarded. It is paused while guarded: the operator rolls it out."""
+    service: str = pydantic.Field(min_length=1, max_length=63, pattern=_SERVICE_NAME)
+    """The Service in front of the target; it selects canary and stable pods alike."""
+    steps: Annotated[tuple[Step, ...], pydantic.AfterValidator(_not_empty)] = pydantic.Field(
+        max_length=MAX_STEPS, json_schema_extra={"minItems": 1}
+    )
+    """Canary weights to go through, in increasing order, before the release is promoted."""
+    analysis: Analysis
+    """How the canary is judged."""
+    bake: Bake | None = None
+    """If set, analysis continues this long after promotion before the release counts as succeeded."""
+    rollback: Rollback = Rollback()
+    """What a rollback does to the target Deployment."""
+    notifications: tuple[Notification, ...] = pydantic.Field(
+        default=(), max_length=MAX_NOTIFICATIONS, json_schema_extra=schema.list_map("name")
+    )
+    """Where to report the release's progress and outcome."""
+
+
+# --- status ---------------------------------------------------------------------------------------------
+
+
+class _StatusModel(schema.KubeModel):
+    # The operator is the only writer; fields a newer operator added should not stop an older one reading.
+    model_config = pydantic.ConfigDict(extra="ignore")
+
+
+class Phase(enum.StrEnum):
+    """Where the release stands; for display, the conditions carry the details."""
+
+    IDLE = "Idle"
+    """The target runs its stable revision; nothing to validate."""
+    PROGRESSING = "Progressing"
+    """A canary runs and is being analysed step by step."""
+    PAUSED = "Paused"
+    """Analysis stayed inconclusive; a human decides."""
+    PROMOTING = "Promoting"
+    """All steps passed; the target rolls out the new revision."""
+    BAKING = "Baking"
+    """Promoted; analysis continues for spec.bake.duration."""
+    SUCCEEDED = "Succeeded"
+    """The new revision is the stable one."""
+    ROLLING_BACK = "RollingBack"
+    """Analysis failed; the stable revision is being restored."""
+    ROLLED_BACK = "RolledBack"
+    """The stable revision serves again; the rejected one is held until the template changes."""
+    DEGRADED = "Degraded"
+    """The operator cannot act: the target is missing or the spec cannot be used; see the Ready condition."""
+
+
+class Verdict(enum.StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class Revision(_StatusModel):
+    template_hash: str = pydantic.Field(max_length=64)
+    """The pod-template-hash of the revision's pod template."""
+    images: dict[str, str] = pydantic.Field(default={})
+    """Container name to image."""
+    replica_set: str | None = pydantic.Field(default=None, max_length=253)
+    """The ReplicaSet that runs this revision, if any."""
+
+
+class Result(_StatusModel):
+    name: str = pydantic.Field(max_length=63)
+    """The metric or synthetic check."""
+    verdict: Verdict
+    """This metric's or check's verdict."""
+    reason: str | None = pydantic.Field(default=None, max_length=128)
+    """Why, as one CamelCase word, e.g. ThresholdExceeded or NoData."""
+    canary: float | None = None
+    """The canary's value."""
+    baseline: float | None = None
+    """The baseline's value, for compare judges."""
+    message: str | None = pydantic.Field(default=None, max_length=1024)
+    """The evidence in words."""
+
+
+class AnalysisSummary(_StatusModel):
+    time: pydantic.AwareDatetime
+    """When the evaluation ran."""
+    verdict: Verdict
+    """The aggregate verdict of this evaluation."""
+    consecutive_failures: int = pydantic.Field(default=0, ge=0)
+    """Failed evaluations in a row, this one included; compared with failureLimit."""
+    consecutive_inconclusive: int = pydantic.Field(default=0, ge=0)
+    """Inconclusive evaluations in a row, this one included; compared with inconclusiveLimit."""
+    results: tuple[Result, ...] = ()
+    """One entry per metric and synthetic check."""
+
+
+class ReleaseValidationStatus(_StatusModel):
+    phase: Phase | None = None
+    """Where the release stands."""
+    observed_generation: int | None = pydantic.Field(default=None, ge=0)
+    """The .metadata.generation this status was computed from."""
+    current_step_index: int | None = pydantic.Field(default=None, ge=0)
+    """Index into spec.steps of the running step."""
+    step_started_at: pydantic.AwareDatetime | None = None
+    """When the running step (or the bake) began; its duration counts from here."""
+    canary_weight: int | None = pydantic.Field(default=None, ge=0, le=100)
+    """Percent of the Ready pods running the canary revision."""
+    stable_revision: Revision | None = None
+    """The revision known good: the one rollbacks restore."""
+    canary_revision: Revision | None = None
+    """The revision under validation."""
+    rejected_template_hash: str | None = pydantic.Field(default=None, max_length=64)
+    """The template hash last rolled back; it is held, not retried, if applied again."""
+    verdict: Verdict | None = None
+    """The verdict of the latest analysis."""
+    last_analysis: AnalysisSummary | None = None
+    """The latest evaluation, with the evidence."""
+    message: str | None = pydantic.Field(default=None, max_length=32768)
+    """A human-readable summary of the phase."""
+    conditions: tuple[_Condition, ...] = pydantic.Field(default=(), json_schema_extra=schema.list_map("type"))
+    """The latest observations, one per type."""

@@ -1,0 +1,1 @@
+"""The release state machine: a pure decision from spec, status and observations to a plan."""

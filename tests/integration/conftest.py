@@ -1,0 +1,146 @@
+"""Fixtures for tests on the real local cluster started by `hack/cluster up`.
+
+Every test here is marked `cluster`. They fail, rather than skip, when the cluster is not there: a suite that
+silently skips its Kubernetes tests would prove nothing.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CRD_FILE = REPO / "crds" / "releaseguard.io_releasevalidations.yaml"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = pathlib.Path(__file__).parent
+    for item in items:
+        if here in pathlib.Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.cluster)
+
+
+class Kubectl:
+    """kubectl against the local cluster, with JSON in and out."""
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def get(self, kind: str, name: str, *, namespace: str) -> dict[str, Any] | None:
+        result = self.run("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        found: dict[str, Any] = json.loads(result.stdout)
+        return found
+
+    def apply(self, manifest: str, *, namespace: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", "-n", namespace, "-f", "-", stdin=manifest, check=check)
+
+
+def eventually(
+    probe: collections.abc.Callable[[], Any], *, timeout: float, interval: float = 0.5, what: str = ""
+) -> Any:
+    """Poll until `probe` returns something truthy; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def cluster_env() -> dict[str, str]:
+    required = ("KUBECONFIG", "RG_CLUSTER_DIR", "RG_PROMETHEUS_URL")
+    missing = [name for name in required if not os.environ.get(name)]
+    if missing:
+        pytest.fail(f'{", ".join(missing)} not set: run `make integration` or eval "$(hack/cluster env)"')
+    return {name: os.environ[name] for name in required}
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster_env: dict[str, str]) -> Kubectl:
+    return Kubectl()
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> None:
+    kubectl.run("apply", "-f", str(REPO / "crds"))
+    kubectl.run(
+        "wait", "--for=condition=Established", "--timeout=30s", "crd/releasevalidations.releaseguard.io"
+    )
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> collections.abc.Iterator[str]:
+    name = f"rg-test-{uuid.uuid4().hex[:8]}"
+    kubectl.run("create", "namespace", name)
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def operator_process(
+    crd: None, cluster_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
+    """`releaseguard run` as a user starts it, against the local cluster."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(pathlib.Path(sys.executable).with_name("releaseguard")),
+                "run",
+                "--all-namespaces",
+                f"--liveness=http://127.0.0.1:{port}/healthz",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        eventually(lambda: _healthy(port), timeout=30, what="operator liveness endpoint")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        print(f"operator log: {log_path}")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
