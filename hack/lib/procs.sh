@@ -11,11 +11,18 @@ started_at() { # started_at PID: the process's start time in clock ticks since b
   awk '{ print $20 }' <<<"$stat"
 }
 
+running() { # running PID: the process exists and is not a zombie waiting for its parent to reap it
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [[ "${stat%% *}" != Z ]]
+}
+
 alive() { # alive NAME: the recorded process still runs (the same one: pids get reused after a reboot)
   local pidfile="$pids/$1.pid" pid recorded
   [[ -f "$pidfile" ]] || return 1
   read -r pid recorded _ <"$pidfile"
-  [[ -n "$recorded" && "$(started_at "$pid")" == "$recorded" ]]
+  [[ -n "$recorded" && "$(started_at "$pid")" == "$recorded" ]] && running "$pid"
 }
 
 start() { # start NAME CMD...: run CMD as its own process group, log to logs/NAME.log, remember its pid
@@ -32,7 +39,7 @@ stop() { # stop NAME: TERM the process group, KILL what is left after 10 s
   read -r pid _ boot <"$pidfile"
   if alive "$1"; then
     kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
   fi
   # Members that outlived their leader keep its process group id, which no new process can take while
   # they live; after a reboot the id means nothing, hence the boot id check.

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import collections.abc
-import importlib.util
-import pathlib
 import random
 import socket
 import subprocess
 import sys
 import time
-import types
 import urllib.error
 import urllib.request
 
 import pytest
 from prometheus_client import parser
 
-DEMO = pathlib.Path(__file__).resolve().parents[2] / "hack" / "demo"
+from tests.unit import demo_scripts
 
-
-def _load_demo(name: str) -> types.ModuleType:
-    """hack/demo holds scripts, not a package: load one under a name that cannot clash."""
-    module_name = f"releaseguard_demo_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, DEMO / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-app = _load_demo("app")
+app = demo_scripts.load("app")
 
 
 @pytest.mark.parametrize(
@@ -131,7 +113,7 @@ def broken_checkout_app() -> collections.abc.Iterator[int]:
     port = _free_port()
     command = [
         sys.executable,
-        str(DEMO / "app.py"),
+        str(demo_scripts.DEMO / "app.py"),
         "--port",
         str(port),
         "--image-tag",

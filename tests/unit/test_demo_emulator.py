@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import pathlib
 import sys
 import threading
-import types
 
 import pytest
 
-DEMO = pathlib.Path(__file__).resolve().parents[2] / "hack" / "demo"
+from tests.unit import demo_scripts
 
-
-def _load_demo(name: str) -> types.ModuleType:
-    """hack/demo holds scripts, not a package: load one under a name that cannot clash."""
-    module_name = f"releaseguard_demo_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, DEMO / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-emulator = _load_demo("emulator")
+emulator = demo_scripts.load("emulator")
 
 LABELS = {"app": "checkout", "pod-template-hash": "7d9f", "releaseguard.io/track": "canary"}
 

@@ -5,35 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import importlib.util
-import pathlib
 import socket
-import sys
 import time
-import types
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-DEMO = pathlib.Path(__file__).resolve().parents[2] / "hack" / "demo"
+from tests.unit import demo_scripts
 
-
-def _load_demo(name: str) -> types.ModuleType:
-    """hack/demo holds scripts, not a package: load one under a name that cannot clash."""
-    module_name = f"releaseguard_demo_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, DEMO / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-loadgen = _load_demo("loadgen")
+loadgen = demo_scripts.load("loadgen")
 
 
 def test_default_paths_are_70_get_root_30_post_checkout():

@@ -43,15 +43,8 @@ def decide(
         f"Deployment {target.namespace}/{target.name} found "
         f"({target.ready_replicas}/{target.replicas} replicas ready)"
     )
-    return _with_ready(
-        status,
-        observed,
-        now,
-        phase=v1alpha1.Phase.IDLE,
-        ready=conditions.ConditionStatus.TRUE,
-        reason=conditions.Reason.TARGET_FOUND,
-        message=message,
-    )
+    ready = _ready(conditions.ConditionStatus.TRUE, conditions.Reason.TARGET_FOUND, message, observed, now)
+    return _plan(status, observed, now, phase=v1alpha1.Phase.IDLE, ready=ready)
 
 
 def _target_name(spec: v1alpha1.ReleaseValidationSpec, observed: observation.Observed) -> str:
@@ -68,40 +61,40 @@ def _degraded(
     reason: conditions.Reason,
     message: str,
 ) -> Plan:
-    return _with_ready(
-        status,
-        observed,
-        now,
-        phase=v1alpha1.Phase.DEGRADED,
-        ready=conditions.ConditionStatus.FALSE,
-        reason=reason,
-        message=message,
-    )
+    ready = _ready(conditions.ConditionStatus.FALSE, reason, message, observed, now)
+    return _plan(status, observed, now, phase=v1alpha1.Phase.DEGRADED, ready=ready)
 
 
-def _with_ready(
-    status: v1alpha1.ReleaseValidationStatus,
-    observed: observation.Observed,
-    now: datetime.datetime,
-    *,
-    phase: v1alpha1.Phase,
-    ready: conditions.ConditionStatus,
+def _ready(
+    value: conditions.ConditionStatus,
     reason: conditions.Reason,
     message: str,
-) -> Plan:
-    condition = conditions.Condition(
+    observed: observation.Observed,
+    now: datetime.datetime,
+) -> conditions.Condition:
+    return conditions.Condition(
         type=conditions.ConditionType.READY,
-        status=ready,
+        status=value,
         reason=reason,
         message=message,
         last_transition_time=now,
         observed_generation=observed.generation,
     )
-    updated, _ = conditions.set_condition(status.conditions, condition, now=now)
+
+
+def _plan(
+    status: v1alpha1.ReleaseValidationStatus,
+    observed: observation.Observed,
+    now: datetime.datetime,
+    *,
+    phase: v1alpha1.Phase,
+    ready: conditions.Condition,
+) -> Plan:
+    updated, _ = conditions.set_condition(status.conditions, ready, now=now)
     new_status = status.model_copy(
         update={
             "phase": phase,
-            "message": message,
+            "message": ready.message,
             "observed_generation": observed.generation,
             "conditions": updated,
         }
