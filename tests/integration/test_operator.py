@@ -1,4 +1,4 @@
-"""The running operator gives every ReleaseValidation a status and says when its target is missing."""
+"""The running operator gives every ReleaseValidation a status, adopts its target and lets go of it."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_valid_release_validation_gets_a_status(kubectl: conftest.Kubectl, names
     kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
     kubectl.apply(release_validation(target="demo"), namespace=namespace)
 
-    ready = wait_for_ready(kubectl, namespace, reason="TargetFound")
+    ready = wait_for_ready(kubectl, namespace, reason="TargetAdopted")
     rv = kubectl.get("rv", "guard", namespace=namespace)
     assert rv is not None
     assert rv["status"]["phase"] == "Idle"
@@ -84,7 +84,7 @@ def test_status_follows_the_target_appearing(kubectl: conftest.Kubectl, namespac
     kubectl.apply(release_validation(target="demo"), namespace=namespace)
     wait_for_ready(kubectl, namespace, reason="TargetNotFound")
     kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
-    wait_for_ready(kubectl, namespace, reason="TargetFound")
+    wait_for_ready(kubectl, namespace, reason="TargetAdopted")
 
 
 def test_kubectl_plugin_lists_release_validations(
@@ -100,3 +100,61 @@ def test_kubectl_plugin_lists_release_validations(
     assert header.split()[:4] == ["NAMESPACE", "NAME", "TARGET", "PHASE"]
     assert row.split()[:4] == [namespace, "guard", "absent", "Degraded"]
     assert "not found" in row
+
+
+def deployment(kubectl: conftest.Kubectl, namespace: str) -> dict[str, Any]:
+    found = kubectl.get("deployment", "demo", namespace=namespace)
+    assert found is not None
+    return found
+
+
+def replica_sets(kubectl: conftest.Kubectl, namespace: str) -> list[str]:
+    return kubectl.run("get", "replicasets", "-n", namespace, "-o", "name").stdout.split()
+
+
+@pytest.mark.usefixtures("operator_process")
+def test_adoption_pauses_the_target_and_records_the_stable_revision(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
+    kubectl.run("rollout", "status", "deployment/demo", "-n", namespace, "--timeout=60s")
+    kubectl.apply(release_validation(target="demo"), namespace=namespace)
+    wait_for_ready(kubectl, namespace, reason="TargetAdopted")
+
+    target = deployment(kubectl, namespace)
+    assert target["spec"]["paused"] is True
+    assert target["metadata"]["annotations"]["releaseguard.io/guarded-by"] == "guard"
+    [stable_rs] = replica_sets(kubectl, namespace)
+    rv = kubectl.get("rv", "guard", namespace=namespace)
+    assert rv is not None
+    stable = rv["status"]["stableRevision"]
+    assert f"replicaset.apps/{stable['replicaSet']}" == stable_rs
+    assert stable["images"] == {"app": "releaseguard-demo:1.0"}
+    assert stable["replicaSet"] == f"demo-{stable['templateHash']}"
+
+    # While guarded, a new template creates no ReplicaSet and no pods: the operator owns the rollout.
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
+    conftest.eventually(
+        lambda: (
+            deployment(kubectl, namespace)["status"].get("observedGeneration", 0)
+            >= deployment(kubectl, namespace)["metadata"]["generation"]
+        ),
+        timeout=30,
+        what="the Deployment controller to observe the new template",
+    )
+    assert replica_sets(kubectl, namespace) == [stable_rs]
+
+
+@pytest.mark.usefixtures("operator_process")
+def test_deleting_the_release_validation_hands_the_target_back(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
+    kubectl.run("rollout", "status", "deployment/demo", "-n", namespace, "--timeout=60s")
+    kubectl.apply(release_validation(target="demo"), namespace=namespace)
+    wait_for_ready(kubectl, namespace, reason="TargetAdopted")
+
+    kubectl.run("delete", "rv", "guard", "-n", namespace, "--timeout=30s")
+    target = deployment(kubectl, namespace)
+    assert target["spec"].get("paused") is not True
+    assert "releaseguard.io/guarded-by" not in (target["metadata"].get("annotations") or {})

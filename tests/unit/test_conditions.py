@@ -60,7 +60,7 @@ def test_the_same_condition_again_changes_nothing() -> None:
 @pytest.mark.parametrize(
     "new",
     [
-        condition(reason=conditions.Reason.TARGET_FOUND),
+        condition(reason=conditions.Reason.TARGET_ROLLING_OUT),
         condition(message="now with words"),
         condition(generation=2),
     ],

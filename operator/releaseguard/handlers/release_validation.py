@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 import pydantic
 
-from releaseguard.kube import client, observe
+from releaseguard.kube import client, execute, observe
 from releaseguard.models import crd, v1alpha1
 from releaseguard.models import patch as models_patch
 from releaseguard.rollout import decide
@@ -43,6 +43,7 @@ async def reconcile(
     body: kopf.Body,
     spec: kopf.Spec,
     meta: kopf.Meta,
+    name: str,
     namespace: str | None,
     patch: kopf.Patch,
     memo: kopf.Memo,
@@ -54,12 +55,30 @@ async def reconcile(
     status = v1alpha1.ReleaseValidationStatus.model_validate(body.get("status") or {})
     target_name = None if isinstance(parsed_spec, decide.InvalidSpec) else parsed_spec.target_ref.name
     observed = await observe.observe(
-        memo.kube, namespace=namespace, target_name=target_name, generation=meta.get("generation", 0)
+        memo.kube,
+        name=name,
+        namespace=namespace,
+        target_name=target_name,
+        generation=meta.get("generation", 0),
     )
     plan = decide.decide(
         spec=parsed_spec, status=status, observed=observed, now=datetime.datetime.now(datetime.UTC)
     )
+    await execute.execute(memo.kube, plan.actions)
     patch.status.update(models_patch.model_patch(old=status, new=plan.status))
+
+
+@kopf.on.delete(crd.GROUP, crd.VERSION, crd.PLURAL)
+async def release(spec: kopf.Spec, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Hand the target back to Kubernetes: no Deployment stays paused by a ReleaseValidation that is gone."""
+    # Only the target's name is needed, so even a spec the models refuse releases its target.
+    target_name = (spec.get("targetRef") or {}).get("name")
+    if namespace is None or not isinstance(target_name, str):
+        return
+    observed = await observe.observe(
+        memo.kube, name=name, namespace=namespace, target_name=target_name, generation=0
+    )
+    await execute.execute(memo.kube, decide.release(observed=observed))
 
 
 def parse_spec(spec: kopf.Spec) -> v1alpha1.ReleaseValidationSpec | decide.InvalidSpec:

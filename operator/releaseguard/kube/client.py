@@ -60,6 +60,28 @@ class Kube:
             return None
         return self._plain(deployment)
 
+    async def list_replica_sets(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        apps = kubernetes.client.AppsV1Api(self.api_client)
+        listing = await self._call(
+            f"listing ReplicaSets in {namespace}",
+            apps.list_namespaced_replica_set,
+            namespace=namespace,
+            label_selector=label_selector,
+        )
+        return [self._plain(item) for item in listing.items]
+
+    async def patch_deployment(self, *, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """Apply a JSON merge patch to a Deployment."""
+        apps = kubernetes.client.AppsV1Api(self.api_client)
+        await self._call(
+            f"patching Deployment {namespace}/{name}",
+            apps.patch_namespaced_deployment,
+            name=name,
+            namespace=namespace,
+            body=body,
+            _content_type="application/merge-patch+json",
+        )
+
     async def list_release_validations(
         self, *, namespace: str | None, name: str | None = None
     ) -> list[dict[str, Any]]:

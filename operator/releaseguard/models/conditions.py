@@ -40,9 +40,10 @@ class Reason(enum.StrEnum):
     """CamelCase reasons for conditions and Events; one vocabulary, so alerts can match on it."""
 
     # Ready
-    TARGET_FOUND = "TargetFound"
     TARGET_ADOPTED = "TargetAdopted"
+    TARGET_ROLLING_OUT = "TargetRollingOut"
     TARGET_NOT_FOUND = "TargetNotFound"
+    TARGET_GUARDED_ELSEWHERE = "TargetGuardedElsewhere"
     INVALID_SPEC = "InvalidSpec"
     # Progressing
     UP_TO_DATE = "UpToDate"

@@ -8,6 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 
+GUARDED_BY_ANNOTATION = "releaseguard.io/guarded-by"
+"""On a target Deployment: the ReleaseValidation that paused it and owns its rollouts."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReplicaSetObservation:
+    """The ReplicaSet that runs one revision of the target."""
+
+    name: str
+    pod_template_hash: str
+    images: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Container name to image."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TargetObservation:
@@ -19,13 +32,20 @@ class TargetObservation:
     replicas: int = 0
     ready_replicas: int = 0
     paused: bool = False
-    images: tuple[str, ...] = ()
+    rollout_complete: bool = False
+    """The Deployment controller has caught up: every replica runs the current template and is available."""
+    guarded_by: str | None = None
+    """The value of GUARDED_BY_ANNOTATION, if any."""
+    current_replica_set: ReplicaSetObservation | None = None
+    """The target's newest ReplicaSet (highest revision), None before the controller made one."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Observed:
     """Everything one decision is based on besides the spec and the stored status."""
 
+    name: str
+    """The ReleaseValidation's name: what GUARDED_BY_ANNOTATION says when the target is ours."""
     generation: int
     """The ReleaseValidation's .metadata.generation."""
     target: TargetObservation | None
