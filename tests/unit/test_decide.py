@@ -1,244 +1,574 @@
-"""The decision for a ReleaseValidation, table-driven from literal observations."""
+"""The release state machine, driven through whole releases with literal observations.
+
+Each test walks the world forward the way the cluster would after the plan's actions ran, so the
+transitions are checked in the order they happen, including replays after a crash.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import pathlib
+from typing import Any
 
 import pytest
-import yaml
 
-from releaseguard.kube import observe
+from releaseguard.analysis import measurement
 from releaseguard.models import conditions, v1alpha1
-from releaseguard.rollout import decide, observation, plan
+from releaseguard.rollout import decide, observation, plan, templates
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "rv"
-SPEC = v1alpha1.ReleaseValidationSpec.model_validate(
-    yaml.safe_load((FIXTURES / "valid-design-example.yaml").read_text())["spec"]
-)
+NS, TARGET, RV = "shop", "checkout", "guard"
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
-LATER = T0 + datetime.timedelta(minutes=5)
-EMPTY = v1alpha1.ReleaseValidationStatus()
+Request = observation.Request
 
-STABLE_RS = observation.ReplicaSetObservation(
-    name="checkout-7d9f8", pod_template_hash="7d9f8", images={"app": "shop/checkout:1.0"}
+
+def template(image: str, *, hash_label: str | None = None) -> dict[str, Any]:
+    labels = {"app": TARGET} | ({"pod-template-hash": hash_label} if hash_label else {})
+    return {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": image}]}}
+
+
+V1, V2, V3 = (template(f"shop/checkout:{v}") for v in ("1.0", "2.0", "3.0"))
+RS1 = observation.ReplicaSetObservation(
+    name="checkout-aaa", pod_template_hash="aaa", template=template("shop/checkout:1.0", hash_label="aaa")
 )
-SETTLED = observation.TargetObservation(
-    namespace="shop",
-    name="checkout",
-    exists=True,
-    replicas=3,
-    ready_replicas=3,
-    rollout_complete=True,
-    current_replica_set=STABLE_RS,
-)
-ADOPTED = dataclasses.replace(SETTLED, paused=True, guarded_by="guard")
-ROLLING = dataclasses.replace(SETTLED, ready_replicas=2, rollout_complete=False)
-MISSING = observation.TargetObservation(namespace="shop", name="checkout", exists=False)
-PAUSE = plan.PauseTarget(namespace="shop", name="checkout", guarded_by="guard")
-STABLE = v1alpha1.Revision(
-    template_hash="7d9f8", images={"app": "shop/checkout:1.0"}, replica_set="checkout-7d9f8"
+RS2 = observation.ReplicaSetObservation(
+    name="checkout-bbb", pod_template_hash="bbb", template=template("shop/checkout:2.0", hash_label="bbb")
 )
 
 
-def observed(target: observation.TargetObservation | None, *, generation: int = 1) -> observation.Observed:
-    return observation.Observed(name="guard", generation=generation, target=target)
-
-
-def ready(status: v1alpha1.ReleaseValidationStatus) -> conditions.Condition:
-    condition = conditions.find(status.conditions, condition_type=conditions.ConditionType.READY)
-    assert condition is not None
-    return condition
-
-
-ADOPTED_MESSAGE = (
-    "Deployment shop/checkout is paused and guarded; stable revision checkout-7d9f8 (shop/checkout:1.0)"
-)
-
-
-@pytest.mark.parametrize(
-    ("spec", "target", "phase", "ready_status", "reason", "message", "actions"),
-    [
-        (SPEC, SETTLED, "Idle", "True", "TargetAdopted", ADOPTED_MESSAGE, (PAUSE,)),
-        (SPEC, ADOPTED, "Idle", "True", "TargetAdopted", ADOPTED_MESSAGE, (PAUSE,)),
-        (
-            SPEC,
-            ROLLING,
-            "Idle",
-            "False",
-            "TargetRollingOut",
-            "Deployment shop/checkout is rolling out (2/3 ready); it is adopted once the rollout completes",
-            (),
-        ),
-        (SPEC, MISSING, "Degraded", "False", "TargetNotFound", "Deployment shop/checkout not found", ()),
-        (SPEC, None, "Degraded", "False", "TargetNotFound", "Deployment checkout not found", ()),
-        (
-            SPEC,
-            dataclasses.replace(SETTLED, guarded_by="other"),
-            "Degraded",
-            "False",
-            "TargetGuardedElsewhere",
-            "Deployment shop/checkout is guarded by ReleaseValidation other",
-            (),
-        ),
-        (
-            decide.InvalidSpec(message="spec.steps: weights must increase"),
-            None,
-            "Degraded",
-            "False",
-            "InvalidSpec",
-            "spec.steps: weights must increase",
-            (),
-        ),
-    ],
-    ids=[
-        "adopt",
-        "adopted-before-status-write",
-        "wait-for-rollout",
-        "missing",
-        "no-target",
-        "taken",
-        "invalid",
-    ],
-)
-def test_first_decision(spec, target, phase, ready_status, reason, message, actions) -> None:
-    decision = decide.decide(spec=spec, status=EMPTY, observed=observed(target, generation=3), now=T0)
-
-    assert decision.actions == actions
-    assert decision.status.phase == phase
-    assert decision.status.observed_generation == 3
-    assert decision.status.message == message
-    condition = ready(decision.status)
-    assert (condition.status, condition.reason, condition.message) == (ready_status, reason, message)
-    assert condition.observed_generation == 3
-    assert condition.last_transition_time == T0
-
-
-def test_adoption_records_the_running_revision_as_stable() -> None:
-    decision = decide.decide(spec=SPEC, status=EMPTY, observed=observed(SETTLED), now=T0)
-    assert decision.status.stable_revision == STABLE
-
-
-def test_adopted_target_needs_no_action_and_no_status_change() -> None:
-    first = decide.decide(spec=SPEC, status=EMPTY, observed=observed(SETTLED), now=T0).status
-    again = decide.decide(spec=SPEC, status=first, observed=observed(ADOPTED), now=LATER)
-    assert again.actions == ()
-    assert again.status == first
-
-
-def test_stable_revision_is_kept_once_recorded() -> None:
-    first = decide.decide(spec=SPEC, status=EMPTY, observed=observed(SETTLED), now=T0).status
-    newer_rs = observation.ReplicaSetObservation(name="checkout-new", pod_template_hash="new", images={})
-    later = dataclasses.replace(ADOPTED, current_replica_set=newer_rs)
-    assert (
-        decide.decide(spec=SPEC, status=first, observed=observed(later), now=LATER).status.stable_revision
-        == STABLE
-    )
-
-
-def test_target_unpaused_by_hand_is_paused_again() -> None:
-    first = decide.decide(spec=SPEC, status=EMPTY, observed=observed(SETTLED), now=T0).status
-    unpaused = dataclasses.replace(ADOPTED, paused=False)
-    assert decide.decide(spec=SPEC, status=first, observed=observed(unpaused), now=LATER).actions == (PAUSE,)
-
-
-def test_transition_time_moves_only_when_ready_flips() -> None:
-    missing = decide.decide(spec=SPEC, status=EMPTY, observed=observed(MISSING), now=T0).status
-    rolling = decide.decide(spec=SPEC, status=missing, observed=observed(ROLLING), now=LATER).status
-    assert ready(rolling).last_transition_time == T0
-    assert ready(rolling).reason == "TargetRollingOut"
-
-    adopted = decide.decide(spec=SPEC, status=rolling, observed=observed(SETTLED), now=LATER).status
-    assert ready(adopted).last_transition_time == LATER
-    assert adopted.phase == "Idle"
-
-
-def test_new_generation_is_recorded() -> None:
-    first = decide.decide(spec=SPEC, status=EMPTY, observed=observed(ADOPTED, generation=1), now=T0).status
-    second = decide.decide(
-        spec=SPEC, status=first, observed=observed(ADOPTED, generation=2), now=LATER
-    ).status
-    assert second.observed_generation == 2
-    assert ready(second).observed_generation == 2
-
-
-def test_other_conditions_are_kept() -> None:
-    healthy = conditions.Condition(
-        type=conditions.ConditionType.HEALTHY,
-        status=conditions.ConditionStatus.UNKNOWN,
-        reason=conditions.Reason.ANALYSIS_INCONCLUSIVE,
-        last_transition_time=T0,
-    )
-    status = v1alpha1.ReleaseValidationStatus(conditions=(healthy,))
-    decision = decide.decide(spec=SPEC, status=status, observed=observed(SETTLED), now=LATER)
-    assert healthy in decision.status.conditions
-
-
-@pytest.mark.parametrize(
-    ("target", "actions"),
-    [
-        (ADOPTED, (plan.ReleaseTarget(namespace="shop", name="checkout"),)),
-        (SETTLED, ()),
-        (dataclasses.replace(ADOPTED, guarded_by="other"), ()),
-        (MISSING, ()),
-        (None, ()),
-    ],
-    ids=["ours", "never-adopted", "someone-elses", "missing", "no-target"],
-)
-def test_release_hands_back_only_our_own_target(target, actions) -> None:
-    assert decide.release(observed=observed(target)) == actions
-
-
-def deployment(**status: int) -> dict:
-    return {
-        "metadata": {
-            "namespace": "shop",
-            "name": "checkout",
-            "uid": "d-1",
-            "generation": 4,
-            "annotations": {observation.GUARDED_BY_ANNOTATION: "guard"},
+def spec(**changes: Any) -> v1alpha1.ReleaseValidationSpec:
+    raw: dict[str, Any] = {
+        "targetRef": {"kind": "Deployment", "name": TARGET},
+        "service": TARGET,
+        "steps": [{"weight": 20, "duration": "1m"}, {"weight": 50, "duration": "1m"}],
+        "analysis": {
+            "interval": "10s",
+            "failureLimit": 2,
+            "inconclusiveLimit": 2,
+            "prometheus": {"url": "http://prometheus:9090"},
+            "metrics": [
+                {
+                    "name": "error-rate",
+                    "kind": "ratio",
+                    "errors": "sum(rate(e{{{ selector }}}[{{ window }}]))",
+                    "total": "sum(rate(t{{{ selector }}}[{{ window }}]))",
+                    "judge": {"type": "threshold", "max": 0.01},
+                },
+                {
+                    "name": "crashes",
+                    "kind": "gauge",
+                    "query": "max(crashes{{{ selector }}})",
+                    "judge": {"type": "threshold", "max": 0},
+                    "critical": True,
+                },
+            ],
         },
-        "spec": {"replicas": 3, "paused": True, "selector": {"matchLabels": {"app": "checkout"}}},
-        "status": {"observedGeneration": 4, **status},
     }
+    raw.update(changes)
+    return v1alpha1.ReleaseValidationSpec.model_validate(raw)
 
 
-def replica_set(name: str, *, revision: str, owner: str = "d-1", image: str = "shop/checkout:1.0") -> dict:
-    return {
-        "metadata": {
-            "name": name,
-            "labels": {"app": "checkout", "pod-template-hash": name.rsplit("-", 1)[1]},
-            "annotations": {observe.REVISION_ANNOTATION: revision},
-            "ownerReferences": [{"uid": owner}],
-        },
-        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}},
-    }
+SPEC = spec()
 
 
-def test_deployment_observation_reads_the_fields_decide_needs() -> None:
-    replica_sets = [
-        replica_set("checkout-old", revision="9", image="shop/checkout:0.9"),
-        replica_set("checkout-7d9f8", revision="10"),
-        replica_set("checkout-foreign", revision="11", owner="someone-else"),
-    ]
-    target = observe.target_from_deployment(
-        deployment(replicas=3, updatedReplicas=3, availableReplicas=3, readyReplicas=3),
-        replica_sets=replica_sets,
+def target(
+    tmpl: dict[str, Any] = V1, *, rs: tuple[observation.ReplicaSetObservation, ...] = (RS1,), **changes: Any
+):
+    base = observation.TargetObservation(
+        namespace=NS,
+        name=TARGET,
+        exists=True,
+        replicas=4,
+        ready_replicas=4,
+        paused=True,
+        guarded_by=RV,
+        template=tmpl,
+        rollout_complete=True,
+        replica_sets=rs,
     )
-    assert target == dataclasses.replace(ADOPTED)
+    return dataclasses.replace(base, **changes)
+
+
+def canary(tmpl: dict[str, Any] = V2, *, ready: int = 1) -> observation.CanaryObservation:
+    return observation.CanaryObservation(
+        name=f"{TARGET}-canary",
+        exists=True,
+        template=templates.canary_template(tmpl),
+        replicas=ready,
+        ready_replicas=ready,
+    )
+
+
+NO_CANARY = observation.CanaryObservation(name=f"{TARGET}-canary", exists=False)
+
+
+def side(value: float | None) -> measurement.Side:
+    if value is None:
+        return measurement.Side(unavailable=measurement.Unavailable.NO_DATA)
+    return measurement.Side(value=value, samples=1000)
+
+
+def measured(
+    *, errors: float | None = 0.0, crashes: float | None = 0.0
+) -> tuple[measurement.Measurement, ...]:
+    return (
+        measurement.Measurement(name="error-rate", canary=side(errors), baseline=side(0.0)),
+        measurement.Measurement(name="crashes", canary=side(crashes), baseline=side(0.0)),
+    )
+
+
+@dataclasses.dataclass
+class Release:
+    """A release under test: the stored status, the clock, and the plan of the last decision."""
+
+    spec: v1alpha1.ReleaseValidationSpec = SPEC
+    status: v1alpha1.ReleaseValidationStatus = dataclasses.field(
+        default_factory=v1alpha1.ReleaseValidationStatus
+    )
+    now: datetime.datetime = T0
+    last: plan.Plan | None = None
+
+    def step(
+        self,
+        tgt: observation.TargetObservation | None,
+        can: observation.CanaryObservation = NO_CANARY,
+        *,
+        after: float = 0,
+        requests: frozenset[Request] = frozenset(),
+        measurements: tuple[measurement.Measurement, ...] | None = None,
+    ) -> plan.Plan:
+        self.now += datetime.timedelta(seconds=after)
+        seen = observation.Observed(
+            name=RV,
+            uid="uid-1",
+            generation=1,
+            target=tgt,
+            canary=can,
+            requests=requests,
+            measurements=measurements,
+        )
+        self.last = decide.decide(spec=self.spec, status=self.status, observed=seen, now=self.now)
+        self.status = self.last.status
+        assert_consistent(self.last)
+        return self.last
+
+    def adopted(self) -> Release:
+        self.step(target(paused=False, guarded_by=None))
+        return self
+
+    @property
+    def phase(self) -> str | None:
+        return self.status.phase
+
+    def condition(self, kind: conditions.ConditionType) -> conditions.Condition | None:
+        return conditions.find(self.status.conditions, condition_type=kind)
+
+
+def assert_consistent(decision: plan.Plan) -> None:
+    """A plan states one end per object: never both pause and unpause, or keep and delete the canary."""
+    names = kinds(decision)
+    assert len(names) == len(set(names)), names
+    assert len({"PauseTarget", "UnpauseTarget", "ReleaseTarget"} & set(names)) <= 1, names
+    assert len({"EnsureCanary", "DeleteCanary"} & set(names)) <= 1, names
+
+
+def kinds(decision: plan.Plan) -> list[str]:
+    return [type(action).__name__ for action in decision.actions]
+
+
+def of_type(decision: plan.Plan, kind: type) -> list[Any]:
+    return [action for action in decision.actions if isinstance(action, kind)]
+
+
+def reasons(decision: plan.Plan) -> list[str]:
+    return [event.reason for event in decision.events]
+
+
+# --- adoption and degraded states ----------------------------------------------------------------------
+
+
+def test_adoption_records_the_running_revision_pauses_and_reports() -> None:
+    release = Release()
+    decision = release.step(target(paused=False, guarded_by=None))
+
+    assert kinds(decision) == ["PauseTarget"]
+    assert release.phase == "Idle"
+    stable = release.status.stable_revision
+    assert stable is not None
+    assert (stable.replica_set, stable.images) == ("checkout-aaa", {"app": "shop/checkout:1.0"})
+    assert stable.template_hash == templates.fingerprint(V1)
+    ready = release.condition(conditions.ConditionType.READY)
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("True", "TargetAdopted")
+    assert reasons(decision) == ["TargetAdopted"]
+
+
+def test_adoption_waits_for_the_targets_own_rollout() -> None:
+    release = Release()
+    decision = release.step(target(paused=False, guarded_by=None, rollout_complete=False, ready_replicas=2))
+    assert decision.actions == ()
+    assert release.status.stable_revision is None
+    ready = release.condition(conditions.ConditionType.READY)
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("False", "TargetRollingOut")
+    assert "2/4 ready" in ready.message
 
 
 @pytest.mark.parametrize(
-    "status",
+    ("observed_target", "reason", "message"),
     [
-        {"replicas": 4, "updatedReplicas": 3, "availableReplicas": 3},
-        {"replicas": 3, "updatedReplicas": 2, "availableReplicas": 3},
-        {"replicas": 3, "updatedReplicas": 3, "availableReplicas": 2},
-        {"replicas": 3, "updatedReplicas": 3, "availableReplicas": 3, "observedGeneration": 3},
+        (None, "TargetNotFound", "Deployment checkout not found"),
+        (
+            observation.TargetObservation(namespace=NS, name=TARGET, exists=False),
+            "TargetNotFound",
+            "shop/checkout",
+        ),
+        (target(guarded_by="other"), "TargetGuardedElsewhere", "guarded by ReleaseValidation other"),
     ],
 )
-def test_rollout_is_complete_only_when_every_replica_is_updated_and_available(status) -> None:
-    target = observe.target_from_deployment(deployment(**status), replica_sets=[])
-    assert not target.rollout_complete
-    assert target.current_replica_set is None
+def test_degraded_when_the_target_cannot_be_guarded(observed_target, reason, message) -> None:
+    release = Release()
+    decision = release.step(observed_target)
+    assert decision.actions == ()
+    assert release.phase == "Degraded"
+    ready = release.condition(conditions.ConditionType.READY)
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("False", reason)
+    assert message in ready.message
+
+
+def test_invalid_spec_is_degraded_with_the_models_words() -> None:
+    seen = observation.Observed(name=RV, generation=2, target=None)
+    decision = decide.decide(
+        spec=decide.InvalidSpec(message="spec.steps: weights must increase"),
+        status=v1alpha1.ReleaseValidationStatus(),
+        observed=seen,
+        now=T0,
+    )
+    assert decision.status.phase == "Degraded"
+    assert decision.status.message == "spec.steps: weights must increase"
+    assert decision.status.observed_generation == 2
+
+
+def test_target_at_its_stable_revision_rests_and_stays_paused() -> None:
+    release = Release().adopted()
+    decision = release.step(target(), after=5)
+    assert kinds(decision) == ["PauseTarget"]
+    assert decision.events == ()
+    assert release.phase == "Idle"
+
+
+# --- a healthy release ---------------------------------------------------------------------------------
+
+
+def test_healthy_release_goes_through_every_step_then_promotes_and_succeeds() -> None:
+    release = Release().adopted()
+
+    started = release.step(target(V2), after=5)
+    assert release.phase == "Progressing"
+    assert reasons(started) == ["CanaryStarted"]
+    [ensure] = of_type(started, plan.EnsureCanary)
+    assert ensure.replicas == 1  # 20% of Ready pods next to 4 target pods
+    assert ensure.template["metadata"]["labels"][templates.TRACK_LABEL] == "canary"
+    assert ensure.selector["matchLabels"][templates.TRACK_LABEL] == "canary"
+    assert (ensure.owner_name, ensure.owner_uid) == (RV, "uid-1")
+    assert release.status.step_started_at is None
+
+    release.step(target(V2), canary(ready=0), after=5)
+    assert release.status.step_started_at is None
+    assert "waiting for canary pods (0/1 Ready)" in (release.status.message or "")
+
+    release.step(target(V2), canary(ready=1), after=5)
+    assert release.status.step_started_at == release.now
+    assert release.status.canary_weight == 20
+
+    release.step(target(V2), canary(ready=1), after=30, measurements=measured())
+    assert release.status.current_step_index == 0  # passing, but the step's minute is not over
+
+    advanced = release.step(target(V2), canary(ready=1), after=31, measurements=measured())
+    assert reasons(advanced) == ["StepAdvanced"]
+    assert release.status.current_step_index == 1
+    assert [a.replicas for a in of_type(advanced, plan.EnsureCanary)] == [4]  # 50%: 4 canary next to 4
+
+    release.step(target(V2), canary(ready=4), after=5)
+    promoting = release.step(target(V2), canary(ready=4), after=61, measurements=measured())
+    assert release.phase == "Promoting"
+    assert reasons(promoting) == ["Promoting"]
+    assert kinds(promoting) == ["UnpauseTarget"]
+
+    rolling = release.step(
+        target(V2, rs=(RS2, RS1), paused=False, rollout_complete=False), canary(ready=4), after=5
+    )
+    assert kinds(rolling) == ["UnpauseTarget"]
+    assert release.phase == "Promoting"
+
+    done = release.step(target(V2, rs=(RS2, RS1), paused=False), canary(ready=4), after=5)
+    assert kinds(done) == ["DeleteCanary", "PauseTarget"]
+    assert release.phase == "Succeeded"
+    stable = release.status.stable_revision
+    assert stable is not None
+    assert (stable.replica_set, stable.template_hash) == ("checkout-bbb", templates.fingerprint(V2))
+    assert release.status.canary_revision is None
+
+
+def test_bake_keeps_validating_then_succeeds() -> None:
+    release = Release(spec=spec(bake={"duration": "2m"})).adopted()
+    release.step(target(V2), after=1)
+    release.step(target(V2), canary(ready=1), after=1)
+    promoted_at = release.now
+    release.step(target(V2), canary(ready=1), after=1, requests=frozenset({Request.PROMOTE}))
+    assert release.status.promotion_started_at == release.now
+    baking = release.step(target(V2, rs=(RS2, RS1), paused=False), canary(ready=1), after=30)
+    assert release.phase == "Baking"
+    assert reasons(baking) == ["Baking"]
+
+    request = decide.analysis_request(
+        spec=release.spec,
+        status=release.status,
+        observed=observation.Observed(name=RV, generation=1, target=target(V2, rs=(RS2, RS1))),
+        now=release.now,
+    )
+    assert request is not None
+    assert request.canary.pod_regex == "checkout\\-bbb-[a-z0-9]+"
+    assert request.baseline.pod_regex == "checkout\\-aaa-[a-z0-9]+"
+    assert request.baseline.at is not None
+    assert request.baseline.at > promoted_at
+
+    release.step(target(V2, rs=(RS2, RS1)), after=60, measurements=measured())
+    assert release.phase == "Baking"
+    release.step(target(V2, rs=(RS2, RS1)), after=61, measurements=measured(errors=None))
+    release.step(target(V2, rs=(RS2, RS1)), after=10, measurements=measured(errors=None))
+    assert release.phase == "Baking"  # inconclusive neither pauses the bake nor lets it end
+    release.step(target(V2, rs=(RS2, RS1)), after=10, measurements=measured())
+    assert release.phase == "Succeeded"
+
+
+# --- failures and rollbacks ----------------------------------------------------------------------------
+
+
+def progressing(release: Release) -> Release:
+    release.adopted()
+    release.step(target(V2), after=1)
+    release.step(target(V2), canary(ready=1), after=1)
+    return release
+
+
+def test_failure_limit_rolls_back_reverting_the_template_and_holds_it() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=0.2))
+    assert release.phase == "Progressing"
+
+    failed = release.step(target(V2), canary(), after=10, measurements=measured(errors=0.3))
+    assert release.phase == "RollingBack"
+    assert reasons(failed) == ["FailureLimitReached"]
+    assert "error-rate Fail" in failed.events[0].message
+    assert "0.3" in failed.events[0].message
+    assert release.status.rejected_template_hash == templates.fingerprint(V2)
+    [revert] = of_type(failed, plan.RevertTarget)
+    assert revert.template == templates.normalized(RS1.template)
+    assert "pod-template-hash" not in revert.template["metadata"]["labels"]
+    assert kinds(failed) == ["DeleteCanary", "RevertTarget", "PauseTarget"]
+    healthy = release.condition(conditions.ConditionType.HEALTHY)
+    assert healthy is not None
+    assert (healthy.status, healthy.reason) == ("False", "AnalysisFailed")
+
+    waiting = release.step(target(V1), canary(), after=5)
+    assert release.phase == "RollingBack"
+    assert "DeleteCanary" in kinds(waiting)
+
+    done = release.step(target(V1), after=5)
+    assert release.phase == "RolledBack"
+    assert reasons(done) == ["RolledBack"]
+
+    # Someone re-applies the rejected template: it is held, not rolled out again.
+    held = release.step(target(V2), after=60)
+    assert release.phase == "RolledBack"
+    assert of_type(held, plan.EnsureCanary) == []
+    rejected = release.condition(conditions.ConditionType.REVISION_REJECTED)
+    assert rejected is not None
+    assert rejected.status == "True"
+    assert "releaseguard.io/retry" in rejected.message
+
+    retried = release.step(target(V2), after=5, requests=frozenset({Request.RETRY}))
+    assert release.phase == "Progressing"
+    assert retried.consumed == frozenset({Request.RETRY})
+    assert release.condition(conditions.ConditionType.REVISION_REJECTED) is None
+
+
+def test_hold_mode_keeps_the_rejected_template_and_holds_it() -> None:
+    release = progressing(Release(spec=spec(rollback={"mode": "hold"})))
+    failed = release.step(target(V2), canary(), after=10, measurements=measured(crashes=1))
+    assert reasons(failed) == ["CriticalMetricFailed"]
+    assert kinds(failed) == ["DeleteCanary", "PauseTarget"]
+
+    release.step(target(V2), after=5)
+    assert release.phase == "RolledBack"
+    release.step(target(V2), after=5)
+    rejected = release.condition(conditions.ConditionType.REVISION_REJECTED)
+    assert rejected is not None
+    assert rejected.status == "True"
+
+
+def test_a_new_template_after_a_rollback_starts_a_new_release() -> None:
+    release = progressing(Release(spec=spec(rollback={"mode": "hold"})))
+    release.step(target(V2), canary(), after=10, measurements=measured(crashes=1))
+    release.step(target(V2), after=5)
+    release.step(target(V3), after=5)
+    assert release.phase == "Progressing"
+    assert release.status.canary_revision is not None
+    assert release.status.canary_revision.template_hash == templates.fingerprint(V3)
+
+
+def test_failure_during_bake_rolls_the_stable_revision_out_again() -> None:
+    release = Release(spec=spec(bake={"duration": "5m"})).adopted()
+    release.step(target(V2), after=1)
+    release.step(target(V2), canary(ready=1), after=1, requests=frozenset({Request.PROMOTE}))
+    release.step(target(V2, rs=(RS2, RS1), paused=False), canary(), after=30)
+    assert release.phase == "Baking"
+
+    failed = release.step(target(V2, rs=(RS2, RS1)), after=10, measurements=measured(crashes=2))
+    assert release.phase == "RollingBack"
+    assert kinds(failed) == ["DeleteCanary", "RevertTarget", "UnpauseTarget"]
+
+    rolling = release.step(target(V1, rs=(RS1, RS2), paused=False, rollout_complete=False), after=5)
+    assert kinds(rolling) == ["DeleteCanary", "UnpauseTarget"]
+    done = release.step(target(V1, rs=(RS1, RS2), paused=False), after=5)
+    assert kinds(done) == ["DeleteCanary", "PauseTarget"]
+    assert release.phase == "RolledBack"
+    stable = release.status.stable_revision
+    assert stable is not None
+    assert stable.replica_set == "checkout-aaa"
+
+
+def test_inconclusive_analysis_pauses_and_resume_restarts_the_step() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    paused = release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    assert release.phase == "Paused"
+    assert reasons(paused) == ["InconclusiveLimitReached"]
+    assert kinds(paused) == ["PauseTarget", "EnsureCanary"]
+
+    still = release.step(target(V2), canary(), after=60)
+    assert release.phase == "Paused"
+    assert still.events == ()
+
+    resumed = release.step(target(V2), canary(), after=5, requests=frozenset({Request.RESUME}))
+    assert release.phase == "Progressing"
+    assert resumed.consumed == frozenset({Request.RESUME})
+    assert release.status.last_analysis is not None
+    assert release.status.last_analysis.consecutive_inconclusive == 0
+
+
+@pytest.mark.parametrize("phase_setup", ["progressing", "paused"])
+def test_abort_rolls_back_and_promote_skips_the_remaining_steps(phase_setup: str) -> None:
+    def setup() -> Release:
+        release = progressing(Release())
+        if phase_setup == "paused":
+            release.step(target(V2), canary(), after=1, requests=frozenset({Request.PAUSE}))
+            assert release.phase == "Paused"
+        return release
+
+    aborted = setup()
+    decision = aborted.step(target(V2), canary(), after=1, requests=frozenset({Request.ABORT}))
+    assert aborted.phase == "RollingBack"
+    assert decision.consumed == frozenset({Request.ABORT})
+    assert reasons(decision) == ["Aborted"]
+
+    promoted = setup()
+    decision = promoted.step(target(V2), canary(), after=1, requests=frozenset({Request.PROMOTE}))
+    assert promoted.phase == "Promoting"
+    assert decision.consumed == frozenset({Request.PROMOTE})
+
+
+def test_template_changed_during_the_release_restarts_with_the_newer_one() -> None:
+    release = progressing(Release())
+    decision = release.step(target(V3), canary(), after=5)
+    assert release.phase == "Progressing"
+    assert release.status.current_step_index == 0
+    assert release.status.canary_revision is not None
+    assert release.status.canary_revision.images == {"app": "shop/checkout:3.0"}
+    [ensure] = of_type(decision, plan.EnsureCanary)
+    assert ensure.template["spec"]["containers"][0]["image"] == "shop/checkout:3.0"
+
+
+def test_template_set_back_to_stable_abandons_the_release() -> None:
+    release = progressing(Release())
+    decision = release.step(target(V1), canary(), after=5)
+    assert release.phase == "Idle"
+    assert kinds(decision) == ["DeleteCanary"]
+
+
+# --- replays after a crash -----------------------------------------------------------------------------
+
+
+def test_replaying_a_decision_gives_the_same_plan() -> None:
+    """A crash before the status write: the same inputs come back, and must give the same answer."""
+    release = progressing(Release())
+    stored = release.status
+    first = release.step(target(V2), canary(), after=10, measurements=measured(errors=0.5))
+    release.status, release.now = stored, release.now
+    again = release.step(target(V2), canary(), after=0, measurements=measured(errors=0.5))
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    ("world", "expected_phase"),
+    [
+        ((target(V2), NO_CANARY), "Progressing"),
+        ((target(V2), canary(ready=1)), "Progressing"),
+    ],
+)
+def test_after_the_status_write_the_same_world_changes_nothing_more(world, expected_phase) -> None:
+    """A crash after the status write: deciding again on the same world repeats actions, not transitions."""
+    release = Release().adopted()
+    release.step(target(V2), after=1)
+    release.step(*world, after=1)
+    before = release.status
+    decision = release.step(*world, after=1)
+    assert release.phase == expected_phase
+    assert decision.events == ()
+    assert release.status.canary_revision == before.canary_revision
+    assert len(of_type(decision, plan.EnsureCanary)) == 1
+
+
+# --- analysis requests ---------------------------------------------------------------------------------
+
+
+def request_for(release: Release, *, after: float = 0) -> decide.AnalysisRequest | None:
+    return decide.analysis_request(
+        spec=release.spec,
+        status=release.status,
+        observed=observation.Observed(name=RV, generation=1, target=target(V2)),
+        now=release.now + datetime.timedelta(seconds=after),
+    )
+
+
+def test_analysis_starts_once_the_canary_is_ready_and_follows_the_interval() -> None:
+    release = Release().adopted()
+    release.step(target(V2), after=1)
+    assert request_for(release) is None  # no Ready canary yet
+
+    release.step(target(V2), canary(), after=1)
+    request = request_for(release)
+    assert request is not None
+    assert request.canary.pod_regex == "checkout\\-canary-[a-z0-9]+-[a-z0-9]+"
+    assert request.baseline.pod_regex == "checkout\\-aaa-[a-z0-9]+"
+    assert request.baseline.at is None
+    assert request.window == decide.MIN_WINDOW
+
+    release.step(target(V2), canary(), after=1, measurements=measured())
+    assert request_for(release, after=9) is None
+    assert request_for(release, after=10) is not None
+
+
+@pytest.mark.parametrize(
+    ("weight", "replicas", "expected"),
+    [(20, 4, 1), (50, 4, 4), (10, 10, 1), (25, 3, 1), (50, 3, 3), (75, 3, 9), (1, 3, 1), (99, 1, 99)],
+)
+def test_canary_replicas_give_the_weight_of_ready_pods(weight: int, replicas: int, expected: int) -> None:
+    assert templates.canary_replicas(weight=weight, target_replicas=replicas) == expected
+
+
+def test_fingerprint_ignores_placement_labels_only() -> None:
+    assert templates.fingerprint(RS1.template) == templates.fingerprint(V1)
+    assert templates.fingerprint(templates.canary_template(V1)) == templates.fingerprint(V1)
+    assert templates.fingerprint(V1) != templates.fingerprint(V2)

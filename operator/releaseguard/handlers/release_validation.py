@@ -11,12 +11,11 @@ import logging
 from typing import Any
 
 import kopf
-import pydantic
 
-from releaseguard.kube import client, execute, observe
-from releaseguard.models import crd, v1alpha1
+from releaseguard import reconciler
+from releaseguard.kube import client
+from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
-from releaseguard.rollout import decide
 
 RECONCILE_INTERVAL_SECONDS = 5.0
 
@@ -39,54 +38,33 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.timer(crd.GROUP, crd.VERSION, crd.PLURAL, interval=RECONCILE_INTERVAL_SECONDS)
-async def reconcile(
-    body: kopf.Body,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    name: str,
-    namespace: str | None,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    if namespace is None:
-        raise kopf.PermanentError("a ReleaseValidation must be namespaced")
-    parsed_spec = parse_spec(spec)
-    status = v1alpha1.ReleaseValidationStatus.model_validate(body.get("status") or {})
-    target_name = None if isinstance(parsed_spec, decide.InvalidSpec) else parsed_spec.target_ref.name
-    observed = await observe.observe(
-        memo.kube,
-        name=name,
-        namespace=namespace,
-        target_name=target_name,
-        generation=meta.get("generation", 0),
+async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    stored, decision = await reconciler.reconcile(
+        memo.kube, release_validation(body), now=datetime.datetime.now(datetime.UTC)
     )
-    plan = decide.decide(
-        spec=parsed_spec, status=status, observed=observed, now=datetime.datetime.now(datetime.UTC)
-    )
-    await execute.execute(memo.kube, plan.actions)
-    patch.status.update(models_patch.model_patch(old=status, new=plan.status))
+    for event in decision.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    for request in decision.consumed:
+        patch.metadata.annotations[request.annotation] = None
+    patch.status.update(models_patch.model_patch(old=stored, new=decision.status))
 
 
 @kopf.on.delete(crd.GROUP, crd.VERSION, crd.PLURAL)
-async def release(spec: kopf.Spec, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Hand the target back to Kubernetes: no Deployment stays paused by a ReleaseValidation that is gone."""
-    # Only the target's name is needed, so even a spec the models refuse releases its target.
-    target_name = (spec.get("targetRef") or {}).get("name")
-    if namespace is None or not isinstance(target_name, str):
-        return
-    observed = await observe.observe(
-        memo.kube, name=name, namespace=namespace, target_name=target_name, generation=0
+    await reconciler.release(memo.kube, release_validation(body))
+
+
+def release_validation(body: kopf.Body) -> reconciler.ReleaseValidation:
+    metadata = body.metadata
+    if metadata.namespace is None:
+        raise kopf.PermanentError("a ReleaseValidation must be namespaced")
+    return reconciler.ReleaseValidation(
+        name=metadata.name or "",
+        namespace=metadata.namespace,
+        uid=metadata.uid or "",
+        generation=metadata.get("generation", 0),
+        annotations=dict(metadata.annotations),
+        spec=dict(body.spec),
+        status=dict(body.status),
     )
-    await execute.execute(memo.kube, decide.release(observed=observed))
-
-
-def parse_spec(spec: kopf.Spec) -> v1alpha1.ReleaseValidationSpec | decide.InvalidSpec:
-    try:
-        return v1alpha1.ReleaseValidationSpec.model_validate(dict(spec))
-    except pydantic.ValidationError as error:
-        problems = "; ".join(
-            f"spec.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
-        )
-        return decide.InvalidSpec(message=problems)

@@ -27,6 +27,10 @@ class NotFound(KubeError):
     """The object does not exist."""
 
 
+class Conflict(KubeError):
+    """The object exists already, or changed since it was read: observe again and decide again."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Kube:
     """Typed access to the few API groups the operator uses."""
@@ -70,6 +74,46 @@ class Kube:
         )
         return [self._plain(item) for item in listing.items]
 
+    async def create_deployment(self, *, namespace: str, body: dict[str, Any]) -> None:
+        apps = kubernetes.client.AppsV1Api(self.api_client)
+        name = body["metadata"]["name"]
+        await self._call(
+            f"creating Deployment {namespace}/{name}",
+            apps.create_namespaced_deployment,
+            namespace=namespace,
+            body=body,
+        )
+
+    async def delete_deployment(self, *, namespace: str, name: str) -> None:
+        """Delete a Deployment and, in the background, its ReplicaSets and pods; gone already is fine."""
+        apps = kubernetes.client.AppsV1Api(self.api_client)
+        try:
+            await self._call(
+                f"deleting Deployment {namespace}/{name}",
+                apps.delete_namespaced_deployment,
+                name=name,
+                namespace=namespace,
+                propagation_policy="Background",
+            )
+        except NotFound:
+            return
+
+    async def replace_in_deployment(self, *, namespace: str, name: str, values: dict[str, Any]) -> None:
+        """Replace whole fields (JSON pointer -> value) of a Deployment, e.g. its pod template.
+
+        A merge patch would merge maps and leave behind keys the new value lacks; a JSON patch replaces.
+        """
+        apps = kubernetes.client.AppsV1Api(self.api_client)
+        operations = [{"op": "replace", "path": path, "value": value} for path, value in values.items()]
+        await self._call(
+            f"patching Deployment {namespace}/{name}",
+            apps.patch_namespaced_deployment,
+            name=name,
+            namespace=namespace,
+            body=operations,
+            _content_type="application/json-patch+json",
+        )
+
     async def patch_deployment(self, *, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Apply a JSON merge patch to a Deployment."""
         apps = kubernetes.client.AppsV1Api(self.api_client)
@@ -107,6 +151,8 @@ class Kube:
         except kubernetes.client.ApiException as error:
             if error.status == 404:
                 raise NotFound(what) from error
+            if error.status == 409:
+                raise Conflict(what) from error
             raise KubeError(f"{what}: {error.status} {error.reason}") from error
         except (OSError, urllib3.exceptions.HTTPError) as error:
             raise KubeError(f"{what}: {error}") from error

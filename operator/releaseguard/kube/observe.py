@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from releaseguard.kube import client
@@ -11,12 +12,31 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 async def observe(
-    kube: client.Kube, *, name: str, namespace: str, target_name: str | None, generation: int
+    kube: client.Kube,
+    *,
+    name: str,
+    uid: str,
+    namespace: str,
+    generation: int,
+    annotations: Mapping[str, str],
+    target_name: str | None,
 ) -> observation.Observed:
-    target = None
+    target = canary = None
     if target_name is not None:
         target = await observe_target(kube, namespace=namespace, name=target_name)
-    return observation.Observed(name=name, generation=generation, target=target)
+        canary = await observe_canary(kube, namespace=namespace, name=f"{target_name}-canary")
+    return observation.Observed(
+        name=name,
+        uid=uid,
+        generation=generation,
+        target=target,
+        canary=canary,
+        requests=requests_from(annotations),
+    )
+
+
+def requests_from(annotations: Mapping[str, str]) -> frozenset[observation.Request]:
+    return frozenset(request for request in observation.Request if request.annotation in annotations)
 
 
 async def observe_target(kube: client.Kube, *, namespace: str, name: str) -> observation.TargetObservation:
@@ -28,6 +48,19 @@ async def observe_target(kube: client.Kube, *, namespace: str, name: str) -> obs
         namespace=namespace, label_selector=",".join(f"{key}={value}" for key, value in match_labels.items())
     )
     return target_from_deployment(deployment, replica_sets=replica_sets)
+
+
+async def observe_canary(kube: client.Kube, *, namespace: str, name: str) -> observation.CanaryObservation:
+    deployment = await kube.read_deployment(namespace=namespace, name=name)
+    if deployment is None:
+        return observation.CanaryObservation(name=name, exists=False)
+    return observation.CanaryObservation(
+        name=name,
+        exists=True,
+        template=deployment.get("spec", {}).get("template", {}),
+        replicas=deployment.get("spec", {}).get("replicas", 1),
+        ready_replicas=deployment.get("status", {}).get("readyReplicas", 0),
+    )
 
 
 def target_from_deployment(
@@ -48,16 +81,18 @@ def target_from_deployment(
         replicas=replicas,
         ready_replicas=status.get("readyReplicas", 0),
         paused=bool(spec.get("paused", False)),
+        selector=spec.get("selector", {}),
+        template=spec.get("template", {}),
         rollout_complete=rollout_complete,
         guarded_by=(metadata.get("annotations") or {}).get(observation.GUARDED_BY_ANNOTATION),
-        current_replica_set=newest_replica_set(replica_sets, owner_uid=metadata.get("uid", "")),
+        replica_sets=owned_replica_sets(replica_sets, owner_uid=metadata.get("uid", "")),
     )
 
 
-def newest_replica_set(
+def owned_replica_sets(
     replica_sets: list[dict[str, Any]], *, owner_uid: str
-) -> observation.ReplicaSetObservation | None:
-    """The owned ReplicaSet with the highest revision: the one the Deployment's template last produced."""
+) -> tuple[observation.ReplicaSetObservation, ...]:
+    """The ReplicaSets the Deployment owns, newest (highest revision) first."""
     owned = [
         replica_set
         for replica_set in replica_sets
@@ -65,14 +100,16 @@ def newest_replica_set(
             owner.get("uid") == owner_uid for owner in replica_set["metadata"].get("ownerReferences") or []
         )
     ]
-    if not owned:
-        return None
-    newest = max(
-        owned, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, 0))
+    owned.sort(
+        key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, 0)),
+        reverse=True,
     )
-    containers = newest.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-    return observation.ReplicaSetObservation(
-        name=newest["metadata"]["name"],
-        pod_template_hash=(newest["metadata"].get("labels") or {}).get("pod-template-hash", ""),
-        images={container["name"]: container.get("image", "") for container in containers},
+    return tuple(
+        observation.ReplicaSetObservation(
+            name=replica_set["metadata"]["name"],
+            pod_template_hash=(replica_set["metadata"].get("labels") or {}).get("pod-template-hash", ""),
+            template=replica_set.get("spec", {}).get("template", {}),
+            ready_replicas=replica_set.get("status", {}).get("readyReplicas", 0),
+        )
+        for replica_set in owned
     )

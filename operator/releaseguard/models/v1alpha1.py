@@ -440,7 +440,7 @@ class Verdict(enum.StrEnum):
 
 class Revision(_StatusModel):
     template_hash: str = pydantic.Field(max_length=64)
-    """The pod-template-hash of the revision's pod template."""
+    """A fingerprint of the revision's pod template (placement labels left out)."""
     images: dict[str, str] = pydantic.Field(default={})
     """Container name to image."""
     replica_set: str | None = pydantic.Field(default=None, max_length=253)
@@ -484,6 +484,8 @@ class ReleaseValidationStatus(_StatusModel):
     """Index into spec.steps of the running step."""
     step_started_at: pydantic.AwareDatetime | None = None
     """When the running step (or the bake) began; its duration counts from here."""
+    promotion_started_at: pydantic.AwareDatetime | None = None
+    """When promotion began: during the bake, the baseline is the stable pods' metrics as of this time."""
     canary_weight: int | None = pydantic.Field(default=None, ge=0, le=100)
     """Percent of the Ready pods running the canary revision."""
     stable_revision: Revision | None = None

@@ -1,14 +1,17 @@
-"""A plan: the status to store and the actions that bring the cluster in line with it.
+"""A plan: the status to store, the actions that bring the cluster in line with it, and what to report.
 
-Every action states an end, not a step ("the target is paused, guarded by X"), so executing it twice, as a
-restart after a crash between action and status write does, changes nothing the second time.
+Every action states an end, not a step ("the canary runs this template with 2 replicas"), so executing it
+twice, as a restart after a crash between action and status write does, changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+from typing import Any
 
 from releaseguard.models import v1alpha1
+from releaseguard.rollout import observation
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -21,6 +24,14 @@ class PauseTarget:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class UnpauseTarget:
+    """The target is unpaused (still guarded): Kubernetes rolls its current template out."""
+
+    namespace: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ReleaseTarget:
     """The target is unpaused and no longer annotated: Kubernetes rolls it out on its own again."""
 
@@ -28,7 +39,51 @@ class ReleaseTarget:
     name: str
 
 
-Action = PauseTarget | ReleaseTarget
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RevertTarget:
+    """The target's template is `template` (the stable one), as `kubectl rollout undo` would set it."""
+
+    namespace: str
+    name: str
+    template: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnsureCanary:
+    """`<target>-canary` exists with `template` and `replicas`, owned by the ReleaseValidation."""
+
+    namespace: str
+    name: str
+    target: str
+    selector: dict[str, Any]
+    """The canary's own selector: the target's plus the track label."""
+    template: dict[str, Any]
+    replicas: int
+    owner_name: str
+    owner_uid: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeleteCanary:
+    namespace: str
+    name: str
+
+
+Action = PauseTarget | UnpauseTarget | ReleaseTarget | RevertTarget | EnsureCanary | DeleteCanary
+
+
+class EventType(enum.StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Event:
+    """A Kubernetes Event on the ReleaseValidation: one per transition, with the evidence in the message."""
+
+    type: EventType
+    reason: str
+    message: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,3 +92,6 @@ class Plan:
     """The status to store; equal to the stored one when nothing changed."""
     actions: tuple[Action, ...] = ()
     """To execute, in order, before the status is stored."""
+    events: tuple[Event, ...] = ()
+    consumed: frozenset[observation.Request] = frozenset()
+    """Requests acted upon: their annotations are removed with the status write."""

@@ -1,0 +1,1 @@
+"""Judges and verdict aggregation: pure numpy, no Kubernetes or HTTP, time passed in."""

@@ -1,0 +1,249 @@
+"""Metrics from the Prometheus HTTP API, as instant queries evaluated at one moment for both groups of pods.
+
+The client library is synchronous, so every query runs in a worker thread and kopf's event loop never
+waits on the network; the canary's and the baseline's queries run side by side. Canary and baseline are
+evaluated at the same instant, so both see the same window. Nothing here retries or backs off: a failed
+query is an Inconclusive result now, and the analysis asks again at its next interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import math
+import time
+import typing
+from typing import Any
+
+import requests
+import urllib3
+from prometheus_api_client import exceptions as client_exceptions
+from prometheus_api_client import prometheus_connect
+
+from releaseguard.analysis import measurement
+from releaseguard.models import duration, v1alpha1
+from releaseguard.providers import base, query
+from releaseguard.providers import selector as label_selector
+
+DEFAULT_TIMEOUT = datetime.timedelta(seconds=10)
+_MAX_BODY_IN_MESSAGE = 300
+_MAX_SERIES_IN_MESSAGE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class PrometheusProvider:
+    """Queries one Prometheus server; holds no connection between measurements, so needs no closing."""
+
+    url: str
+    """Base URL of the HTTP API, e.g. http://prometheus.monitoring:9090."""
+    _: dataclasses.KW_ONLY
+    timeout: datetime.timedelta = DEFAULT_TIMEOUT
+    """Time limit for one query, on the connection and, as its `timeout` parameter, in Prometheus itself."""
+    verify_tls: bool = True
+    """Whether to verify the server's certificate over https; turn off only when asked to."""
+
+    def __post_init__(self) -> None:
+        if self.timeout <= datetime.timedelta(0):
+            raise ValueError(f"timeout must be positive, not {self.timeout}")
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+
+    async def measure(
+        self,
+        metric: v1alpha1.Metric,
+        *,
+        canary: label_selector.Selector,
+        baseline: label_selector.Selector,
+        window: datetime.timedelta,
+        baseline_at: datetime.datetime | None = None,
+    ) -> measurement.Measurement:
+        at = time.time()
+        client = self._client()
+        try:
+            canary_side, baseline_side = await asyncio.gather(
+                self._side(client, metric, selector=canary, window=window, at=at),
+                self._side(
+                    client,
+                    metric,
+                    selector=baseline,
+                    window=window,
+                    at=at if baseline_at is None else baseline_at.timestamp(),
+                ),
+            )
+        finally:
+            client.close()
+        return measurement.Measurement(name=metric.name, canary=canary_side, baseline=baseline_side)
+
+    async def _side(
+        self,
+        client: prometheus_connect.PrometheusConnect,
+        metric: v1alpha1.Metric,
+        *,
+        selector: label_selector.Selector,
+        window: datetime.timedelta,
+        at: float,
+    ) -> measurement.Side:
+        if isinstance(metric, v1alpha1.RatioMetric):
+            errors_query = query.render_query(metric.errors, selector=selector, window=window)
+            total_query = query.render_query(metric.total, selector=selector, window=window)
+            queries = f"errors: {errors_query}\ntotal: {total_query}"
+            errors, total = await asyncio.gather(
+                self._run(client, errors_query, at=at), self._run(client, total_query, at=at)
+            )
+            try:
+                value, samples = _ratio(errors=errors, total=total)
+            except base.ProviderError as error:
+                return base.side_from_error(error, queries=queries)
+            return measurement.Side(value=value, samples=samples, detail=queries)
+
+        value_query = query.value_query(metric, selector=selector, window=window)
+        queries = f"query: {value_query}"
+        try:
+            value = _gauge(await self._run(client, value_query, at=at))
+        except base.ProviderError as error:
+            return base.side_from_error(error, queries=queries)
+        return measurement.Side(value=value, detail=queries)
+
+    async def _run(
+        self, client: prometheus_connect.PrometheusConnect, promql: str, *, at: float
+    ) -> list[Any] | base.ProviderError:
+        """The query's result, or the error it met, returned rather than raised so that `gather` always
+        waits for every query and no thread still uses the client once it is closed."""
+        try:
+            return await asyncio.to_thread(self._query, client, promql, at=at)
+        except base.ProviderError as error:
+            return error
+
+    def _query(self, client: prometheus_connect.PrometheusConnect, promql: str, *, at: float) -> list[Any]:
+        params = {"time": f"{at:.3f}", "timeout": _render_timeout(self.timeout)}
+        try:
+            result = client.custom_query(promql, params=params)
+        except requests.Timeout:
+            raise base.ProviderUnavailable(
+                f"Prometheus at {self.url} did not answer within {_render_timeout(self.timeout)}"
+            ) from None
+        except requests.ConnectionError as error:
+            raise base.ProviderUnavailable(
+                f"cannot reach Prometheus at {self.url}: {_cause(error)}"
+            ) from None
+        except (requests.JSONDecodeError, KeyError, TypeError):
+            # The client reads data.result out of the body without looking at it first.
+            raise base.ProviderUnavailable(f"{self.url} did not answer as a Prometheus API") from None
+        except (requests.RequestException, client_exceptions.PrometheusApiClientException) as error:
+            raise base.ProviderUnavailable(f"Prometheus at {self.url}: {error}") from None
+        if not isinstance(result, list):
+            raise base.ProviderUnavailable(f"{self.url} did not answer as a Prometheus API")
+        return result
+
+    def _client(self) -> prometheus_connect.PrometheusConnect:
+        session = requests.Session()
+        session.verify = self.verify_tls
+        session.hooks["response"] = [_raise_for_status]
+        return prometheus_connect.PrometheusConnect(
+            url=self.url,
+            session=session,
+            # The client's default retries a refused connection or a 503 three times with backoff.
+            retry=urllib3.util.Retry(total=0, read=False),
+            # Annotated int by the client, but handed unchanged to requests, which takes fractions of seconds.
+            timeout=typing.cast(int, self.timeout.total_seconds()),
+        )
+
+
+def _raise_for_status(response: requests.Response, **kwargs: object) -> None:
+    """A requests response hook: tell a refused query from a server in trouble.
+
+    The client folds every non-200 answer into one exception with the body in its message; the hook sees
+    the status and Prometheus' JSON error first.
+    """
+    if response.status_code == 200 or response.is_redirect:
+        return
+    message = _error_message(response)
+    # 400: the query does not parse or a parameter is wrong; 422: the query cannot be executed as written.
+    if response.status_code in (400, 422):
+        raise base.QueryError(f"Prometheus refused the query: {message}")
+    raise base.ProviderUnavailable(f"Prometheus answered HTTP {response.status_code}: {message}")
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        return f"{body['errorType']}: {body['error']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text[:_MAX_BODY_IN_MESSAGE].strip() or response.reason
+
+
+def _ratio(
+    *, errors: list[Any] | base.ProviderError, total: list[Any] | base.ProviderError
+) -> tuple[float, float]:
+    """errors/total and total; no errors series at all means no errors, as when nothing failed yet."""
+    if isinstance(errors, base.ProviderError):
+        raise errors
+    if isinstance(total, base.ProviderError):
+        raise total
+    total_value = _one_value(total, what="the total query")
+    if total_value is None or math.isnan(total_value):
+        raise base.NoDataError("the total query found no series: no traffic in the window")
+    if total_value == 0:
+        raise base.NoDataError("the total query is 0: no traffic in the window")
+    if total_value < 0 or math.isinf(total_value):
+        raise base.QueryError(f"the total query gave {total_value}; it must count events in the window")
+    errors_value = _one_value(errors, what="the errors query")
+    if errors_value is None:
+        errors_value = 0.0
+    if math.isnan(errors_value):
+        raise base.NoDataError("the errors query gave NaN")
+    return errors_value / total_value, total_value
+
+
+def _gauge(result: list[Any] | base.ProviderError) -> float:
+    """The query's one value; NaN (e.g. a quantile of empty buckets) is no data, +Inf a real reading."""
+    if isinstance(result, base.ProviderError):
+        raise result
+    value = _one_value(result, what="the query")
+    if value is None:
+        raise base.NoDataError("the query found no series")
+    if math.isnan(value):
+        raise base.NoDataError("the query gave NaN: no samples in the window")
+    return value
+
+
+def _one_value(result: list[Any], *, what: str) -> float | None:
+    """The value of a scalar or a one-series instant vector, None for an empty vector."""
+    if not result:
+        return None
+    if len(result) == 2 and isinstance(result[0], int | float):  # a scalar (or string): [time, "value"]
+        sample = result[1]
+    elif all(isinstance(series, dict) and "value" in series for series in result):
+        if len(result) > 1:
+            raise base.QueryError(
+                f"{what} must return one series, got {len(result)} ({_some_series(result)}); "
+                "aggregate with sum(...), max(...) or similar"
+            )
+        sample = result[0]["value"][1]
+    elif all(isinstance(series, dict) and "values" in series for series in result):
+        raise base.QueryError(f"{what} returns a range vector; wrap it in rate(), increase() or similar")
+    else:
+        raise base.QueryError(f"{what} returned a result of unknown shape")
+    try:
+        return float(sample)
+    except (TypeError, ValueError):
+        raise base.QueryError(f"{what} returned {sample!r}, not a number") from None
+
+
+def _some_series(result: list[dict[str, Any]]) -> str:
+    shown = [
+        "{" + ",".join(f"{name}={label_selector.quote(str(value))}" for name, value in labels.items()) + "}"
+        for labels in (series.get("metric", {}) for series in result[:_MAX_SERIES_IN_MESSAGE])
+    ]
+    return ", ".join(shown) + (", ..." if len(result) > _MAX_SERIES_IN_MESSAGE else "")
+
+
+def _render_timeout(timeout: datetime.timedelta) -> str:
+    return duration.render(datetime.timedelta(milliseconds=max(1, round(timeout.total_seconds() * 1000))))
+
+
+def _cause(error: BaseException) -> str:
+    """The innermost error, e.g. `[Errno 111] Connection refused`, not the wrappers' repeated URL."""
+    while (inner := error.__cause__ or error.__context__) is not None:
+        error = inner
+    return str(error)
