@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-CRD_FILE = REPO / "crds" / "releaseguard.io_releasevalidations.yaml"
+DEMO_APP = REPO / "hack" / "demo" / "manifests" / "demo-app.yaml"
+LOADGEN = REPO / "hack" / "demo" / "loadgen.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -144,3 +145,31 @@ def _healthy(port: int) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+@pytest.fixture
+def demo_app(kubectl: Kubectl, namespace: str) -> str:
+    """The demo Deployment (3 replicas of releaseguard-demo:1.0) and its Service, rolled out."""
+    kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
+    kubectl.run("rollout", "status", "deployment/demo", "-n", namespace, "--timeout=90s")
+    return namespace
+
+
+@pytest.fixture
+def load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
+    """Steady requests to the demo Service's Ready endpoints, as kube-proxy would spread them."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(LOADGEN),
+            f"--namespace={demo_app}",
+            "--service=demo",
+            "--rps=40",
+            "--duration=600",
+            f"--state-dir={cluster_env['RG_CLUSTER_DIR']}",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=15)

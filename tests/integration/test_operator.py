@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration import conftest
 
-DEMO_APP = conftest.REPO / "hack" / "demo" / "manifests" / "demo-app.yaml"
+DEMO_APP = conftest.DEMO_APP
 
 
 def release_validation(*, target: str) -> str:
@@ -130,19 +130,15 @@ def test_adoption_pauses_the_target_and_records_the_stable_revision(
     stable = rv["status"]["stableRevision"]
     assert f"replicaset.apps/{stable['replicaSet']}" == stable_rs
     assert stable["images"] == {"app": "releaseguard-demo:1.0"}
-    assert stable["replicaSet"] == f"demo-{stable['templateHash']}"
 
-    # While guarded, a new template creates no ReplicaSet and no pods: the operator owns the rollout.
+    # While guarded, a new template makes no ReplicaSet of the target's: the canary carries the new revision.
     kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
     conftest.eventually(
-        lambda: (
-            deployment(kubectl, namespace)["status"].get("observedGeneration", 0)
-            >= deployment(kubectl, namespace)["metadata"]["generation"]
-        ),
-        timeout=30,
-        what="the Deployment controller to observe the new template",
+        lambda: kubectl.get("deployment", "demo-canary", namespace=namespace), timeout=30, what="the canary"
     )
-    assert replica_sets(kubectl, namespace) == [stable_rs]
+    target = deployment(kubectl, namespace)
+    assert target["status"]["observedGeneration"] == target["metadata"]["generation"]
+    assert [rs for rs in replica_sets(kubectl, namespace) if "-canary-" not in rs] == [stable_rs]
 
 
 @pytest.mark.usefixtures("operator_process")

@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import collections.abc
 import json
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from typing import Any
 
-import pytest
-
 from tests.integration import conftest
-
-DEMO_APP = conftest.REPO / "hack" / "demo" / "manifests" / "demo-app.yaml"
-LOADGEN = conftest.REPO / "hack" / "demo" / "loadgen.py"
-
-
-@pytest.fixture
-def demo_app(kubectl: conftest.Kubectl, namespace: str) -> str:
-    kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
-    kubectl.run("rollout", "status", "deployment/demo", "-n", namespace, "--timeout=90s")
-    return namespace
-
-
-@pytest.fixture
-def load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(LOADGEN),
-            f"--namespace={demo_app}",
-            "--service=demo",
-            "--rps=30",
-            "--duration=120",
-            f"--state-dir={cluster_env['RG_CLUSTER_DIR']}",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    yield process
-    process.terminate()
-    process.wait(timeout=15)
 
 
 def ready_pods(kubectl: conftest.Kubectl, namespace: str) -> set[str]:

@@ -72,7 +72,9 @@ SPEC = spec()
 
 def target(
     tmpl: dict[str, Any] = V1, *, rs: tuple[observation.ReplicaSetObservation, ...] = (RS1,), **changes: Any
-):
+) -> observation.TargetObservation:
+    """The target with its ReplicaSets' Ready pods as the Deployment controller leaves them: all on the newest
+    one once a rollout is complete, split between the two newest while it runs."""
     base = observation.TargetObservation(
         namespace=NS,
         name=TARGET,
@@ -83,9 +85,18 @@ def target(
         guarded_by=RV,
         template=tmpl,
         rollout_complete=True,
-        replica_sets=rs,
     )
-    return dataclasses.replace(base, **changes)
+    observed = dataclasses.replace(base, **changes)
+    ready = [observed.ready_replicas] + [0] * (len(rs) - 1)
+    if not observed.rollout_complete and len(rs) > 1:
+        ready[0], ready[1] = (
+            observed.ready_replicas // 2,
+            observed.ready_replicas - observed.ready_replicas // 2,
+        )
+    return dataclasses.replace(
+        observed,
+        replica_sets=tuple(dataclasses.replace(r, ready_replicas=n) for r, n in zip(rs, ready, strict=True)),
+    )
 
 
 def canary(tmpl: dict[str, Any] = V2, *, ready: int = 1) -> observation.CanaryObservation:

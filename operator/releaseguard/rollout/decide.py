@@ -229,12 +229,17 @@ class _Release:
         return plan.DeleteCanary(namespace=self.target.namespace, name=_canary_name(self.target.name))
 
     def running(self, fingerprint: str) -> bool:
-        """The target's pods all run the template with `fingerprint` and are available."""
-        current = self.target.current_replica_set
+        """The target's pods all run the template with `fingerprint` and are Ready.
+
+        Read from the ReplicaSets, not the Deployment's status: a paused Deployment whose template changed
+        counts none of its pods as updated although they all run the stable revision.
+        """
+        current, *older = self.target.replica_sets or (None,)
         return (
-            self.target.rollout_complete
-            and current is not None
+            current is not None
             and templates.fingerprint(current.template) == fingerprint
+            and current.ready_replicas >= self.target.replicas
+            and all(replica_set is None or replica_set.ready_replicas == 0 for replica_set in older)
         )
 
 
