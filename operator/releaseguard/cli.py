@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections.abc
+import datetime
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ import kopf
 
 from releaseguard.kube import client
 from releaseguard.models import crd
+from releaseguard.rollout import observation
 
 
 def main(argv: collections.abc.Sequence[str] | None = None) -> int:
@@ -56,26 +58,50 @@ def run_operator(*, namespaces: list[str], liveness: str, verbose: bool) -> int:
 
 
 def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubectl releaseguard", description="Inspect ReleaseValidations.")
+    parser = argparse.ArgumentParser(prog="kubectl releaseguard", description="Inspect and steer releases.")
     commands = parser.add_subparsers(dest="command", required=True)
     get = commands.add_parser("get", help="list ReleaseValidations with their phase and conditions")
     get.add_argument("name", nargs="?")
     scope = get.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace")
     scope.add_argument("-A", "--all-namespaces", action="store_true")
+    for request in observation.Request:
+        verb = commands.add_parser(request.value, help=_REQUEST_HELP[request])
+        verb.add_argument("name")
+        verb.add_argument("-n", "--namespace")
     args = parser.parse_args(argv)
 
     kube = client.Kube.from_environment()
     try:
-        namespace = None if args.all_namespaces else (args.namespace or client.current_namespace())
-        objects = asyncio.run(kube.list_release_validations(namespace=namespace, name=args.name))
+        if args.command == "get":
+            namespace = None if args.all_namespaces else (args.namespace or client.current_namespace())
+            objects = asyncio.run(kube.list_release_validations(namespace=namespace, name=args.name))
+            print(format_table(objects))
+            return 0
+        request = observation.Request(args.command)
+        namespace = args.namespace or client.current_namespace()
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        asyncio.run(
+            kube.annotate_release_validation(
+                namespace=namespace, name=args.name, annotations={request.annotation: stamp}
+            )
+        )
+        print(f"releasevalidation.{crd.GROUP}/{args.name} {request.value} requested")
+        return 0
     except client.KubeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
         kube.close()
-    print(format_table(objects))
-    return 0
+
+
+_REQUEST_HELP = {
+    observation.Request.PROMOTE: "skip the remaining steps (or the rest of the bake) and promote",
+    observation.Request.ABORT: "roll the release back now",
+    observation.Request.RETRY: "release a template that was rolled back and is held",
+    observation.Request.PAUSE: "hold the canary at its current step",
+    observation.Request.RESUME: "continue a paused release",
+}
 
 
 def format_table(objects: collections.abc.Sequence[dict[str, Any]]) -> str:

@@ -583,3 +583,23 @@ def test_fingerprint_ignores_placement_labels_only() -> None:
     assert templates.fingerprint(RS1.template) == templates.fingerprint(V1)
     assert templates.fingerprint(templates.canary_template(V1)) == templates.fingerprint(V1)
     assert templates.fingerprint(V1) != templates.fingerprint(V2)
+
+
+@pytest.mark.parametrize(
+    ("setup", "request_"),
+    [
+        ("idle", Request.PROMOTE),
+        ("idle", Request.RETRY),
+        ("idle", Request.RESUME),
+        ("progressing", Request.RESUME),
+    ],
+)
+def test_requests_that_mean_nothing_now_are_dropped_with_a_warning(setup: str, request_: Request) -> None:
+    release = progressing(Release()) if setup == "progressing" else Release().adopted()
+    world = (target(V2), canary()) if setup == "progressing" else (target(),)
+    phase = release.phase
+    decision = release.step(*world, after=1, requests=frozenset({request_}))
+    assert release.phase == phase
+    assert decision.consumed == frozenset({request_})
+    assert reasons(decision)[-1] == "RequestIgnored"
+    assert request_.annotation in decision.events[-1].message

@@ -143,6 +143,22 @@ class Kube:
         items: list[dict[str, Any]] = typing.cast(dict[str, Any], listing).get("items", [])
         return [item for item in items if name is None or item["metadata"]["name"] == name]
 
+    async def annotate_release_validation(
+        self, *, namespace: str, name: str, annotations: dict[str, str]
+    ) -> None:
+        custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        await self._call(
+            f"annotating ReleaseValidation {namespace}/{name}",
+            custom.patch_namespaced_custom_object,
+            models_crd.GROUP,
+            models_crd.VERSION,
+            namespace,
+            models_crd.PLURAL,
+            name,
+            {"metadata": {"annotations": annotations}},
+            _content_type="application/merge-patch+json",
+        )
+
     async def _call(
         self, what: str, function: collections.abc.Callable[..., Result], *args: Any, **kwargs: Any
     ) -> Result:

@@ -70,6 +70,7 @@ class Reason(enum.StrEnum):
     # RevisionRejected
     REVISION_REJECTED = "RevisionRejected"
     RETRY_REQUESTED = "RetryRequested"
+    REQUEST_IGNORED = "RequestIgnored"
 
 
 class Condition(schema.KubeModel):

@@ -188,6 +188,13 @@ class _Draft:
         return self.plan()
 
     def plan(self) -> plan.Plan:
+        # A request that meant nothing now is dropped, so it cannot take effect by surprise later.
+        for request in sorted(self.observed.requests - self.consumed):
+            self.consumed.add(request)
+            phase = self.status.phase or Phase.IDLE
+            self.event(
+                plan.EventType.WARNING, Reason.REQUEST_IGNORED, f"{request.annotation} ignored in {phase}"
+            )
         status = self.status.model_copy(update={"observed_generation": self.observed.generation})
         return plan.Plan(
             status=status,
