@@ -24,7 +24,7 @@ lint: venv
 	$(BIN)/ruff check operator tests hack
 	$(BIN)/ruff format --check operator tests hack
 	$(BIN)/mypy
-	$(BIN)/mypy hack/demo
+	$(BIN)/mypy hack/demo hack/bench
 	$(BIN)/lint-imports
 
 unit: venv

@@ -8,6 +8,7 @@ scrape and the load generator something to call, this program mirrors each demo 
   way ``kubernetes_sd`` plus ``labelmap: __meta_kubernetes_pod_label_(.+)`` would, so queries select canary
   and baseline pods by pod label exactly as they would on a real cluster;
 * ``<state-dir>/pods.json``: pod IP and ``namespace/name`` -> local port, so other tools reach "the pod".
+* ``<state-dir>/pod-addresses.json``: pod IP -> ``127.0.0.1:port``, the operator's ``--pod-address-map``.
 
 A process is published only once it accepts connections, and both files are replaced atomically, so a
 reader never sees a half-written file or a port nobody listens on.
@@ -48,6 +49,7 @@ APP = Path(__file__).resolve().with_name("app.py")
 HOST = "127.0.0.1"
 TARGETS_FILE = Path("prometheus-targets") / "demo-pods.json"
 PODS_FILE = Path("pods.json")
+ADDRESSES_FILE = Path("pod-addresses.json")
 # Labels set from pod fields, plus the ones Prometheus itself sets: a pod label must never replace them.
 RESERVED_LABELS = frozenset({"namespace", "pod", "pod_template_hash", "node", "pod_ip", "job", "instance"})
 STOP_GRACE_SECONDS = 5.0
@@ -191,6 +193,15 @@ def pods_index(published: collections.abc.Iterable[tuple[DemoPod, int]]) -> dict
     return index
 
 
+def pod_addresses(published: collections.abc.Iterable[tuple[DemoPod, int]]) -> dict[str, str]:
+    """pod-addresses.json: where to dial each pod IP instead, for `releaseguard run --pod-address-map`."""
+    return {
+        pod.pod_ip: f"{HOST}:{port}"
+        for pod, port in sorted(published, key=lambda item: item[0].key)
+        if pod.pod_ip
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """What to change so the running processes match the desired pods."""
@@ -250,6 +261,7 @@ class Publisher:
     def __init__(self, state_dir: Path) -> None:
         self._targets = state_dir / TARGETS_FILE
         self._pods = state_dir / PODS_FILE
+        self._addresses = state_dir / ADDRESSES_FILE
         self._last: list[tuple[DemoPod, int]] | None = None
 
     def publish(self, published: list[tuple[DemoPod, int]]) -> None:
@@ -259,6 +271,7 @@ class Publisher:
             return
         atomic_write_json(self._targets, file_sd_document(published))
         atomic_write_json(self._pods, pods_index(published))
+        atomic_write_json(self._addresses, pod_addresses(published))
         self._last = published
 
 

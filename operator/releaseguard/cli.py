@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import collections.abc
 import datetime
+import pathlib
 import sys
 from typing import Any
 
@@ -31,6 +32,11 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
         default="http://0.0.0.0:8080/healthz",
         help="liveness endpoint URL (default: %(default)s)",
     )
+    run.add_argument(
+        "--pod-address-map",
+        type=pathlib.Path,
+        help="JSON file mapping pod IPs to host:port for synthetic checks, where pod IPs are not routable",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
 
     crds = commands.add_parser("crds", help="write the CRD generated from the models to each PATH")
@@ -39,11 +45,18 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run_operator(namespaces=args.namespace, liveness=args.liveness, verbose=args.verbose)
+        return run_operator(
+            namespaces=args.namespace,
+            liveness=args.liveness,
+            verbose=args.verbose,
+            pod_address_map=args.pod_address_map,
+        )
     return crd.write_or_check(paths=args.paths, check=args.check)
 
 
-def run_operator(*, namespaces: list[str], liveness: str, verbose: bool) -> int:
+def run_operator(
+    *, namespaces: list[str], liveness: str, verbose: bool, pod_address_map: pathlib.Path | None
+) -> int:
     # Importing the handlers registers them with kopf.
     from releaseguard.handlers import release_validation  # noqa: F401
 
@@ -53,6 +66,7 @@ def run_operator(*, namespaces: list[str], liveness: str, verbose: bool) -> int:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
+        memo=kopf.Memo(pod_address_map=pod_address_map),
     )
     return 0
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import json
+import pathlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +19,7 @@ import pydantic
 from releaseguard.analysis import measurement
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
-from releaseguard.providers import registry, selector
+from releaseguard.providers import http_check, registry, selector
 from releaseguard.rollout import decide, plan
 
 
@@ -34,8 +36,17 @@ class ReleaseValidation:
     status: Mapping[str, Any]
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How this operator reaches what it measures."""
+
+    pod_address_map: pathlib.Path | None = None
+    """A JSON object mapping pod IPs to the host:port to dial instead, for clusters whose pod IPs this
+    process cannot route to (pods emulated locally, or reached through port-forwards)."""
+
+
 async def reconcile(
-    kube: client.Kube, rv: ReleaseValidation, *, now: datetime.datetime
+    kube: client.Kube, rv: ReleaseValidation, *, settings: Settings, now: datetime.datetime
 ) -> tuple[v1alpha1.ReleaseValidationStatus, plan.Plan]:
     """The stored status and the plan, whose actions have been carried out."""
     spec = parse_spec(rv.spec)
@@ -51,7 +62,10 @@ async def reconcile(
     )
     request = decide.analysis_request(spec=spec, status=status, observed=observed, now=now)
     if request is not None and not isinstance(spec, decide.InvalidSpec):
-        observed = dataclasses.replace(observed, measurements=await measure(spec, request))
+        measured = await asyncio.gather(
+            measure_metrics(spec, request), measure_checks(kube, spec, request, settings=settings)
+        )
+        observed = dataclasses.replace(observed, measurements=measured[0] + measured[1])
     decision = decide.decide(spec=spec, status=status, observed=observed, now=now)
     await execute.execute(kube, decision.actions)
     return status, decision
@@ -74,7 +88,7 @@ async def release(kube: client.Kube, rv: ReleaseValidation) -> None:
     await execute.execute(kube, decide.release(observed=observed))
 
 
-async def measure(
+async def measure_metrics(
     spec: v1alpha1.ReleaseValidationSpec, request: decide.AnalysisRequest
 ) -> tuple[measurement.Measurement, ...]:
     prometheus = spec.analysis.prometheus
@@ -94,6 +108,82 @@ async def measure(
         )
     )
     return tuple(measured)
+
+
+async def measure_checks(
+    kube: client.Kube,
+    spec: v1alpha1.ReleaseValidationSpec,
+    request: decide.AnalysisRequest,
+    *,
+    settings: Settings,
+) -> tuple[measurement.Measurement, ...]:
+    """Run the synthetic checks against the canary's and the baseline's Ready pods, as of now.
+
+    A baseline evaluated as of the past (during the bake) has no pods to call: it is left empty, and the
+    check judges the new revision alone.
+    """
+    checks = spec.analysis.synthetic_checks
+    if not checks:
+        return ()
+    namespace = request.canary.namespace
+    canary_pods, baseline_pods, service_port = await asyncio.gather(
+        observe.ready_pods(kube, namespace=namespace, labels=request.canary.labels),
+        observe.ready_pods(kube, namespace=namespace, labels=request.baseline.labels)
+        if request.baseline.at is None
+        else _no_pods(),
+        observe.service_target_port(kube, namespace=namespace, name=spec.service),
+    )
+    overrides = load_address_map(settings.pod_address_map)
+    measured = await asyncio.gather(
+        *(
+            http_check.measure_check(
+                check,
+                canary=pod_addresses(canary_pods, check=check, service_port=service_port, overrides=overrides),
+                baseline=pod_addresses(
+                    baseline_pods, check=check, service_port=service_port, overrides=overrides
+                ),
+            )
+            for check in checks
+        )
+    )
+    return tuple(measured)
+
+
+async def _no_pods() -> list[observe.PodEndpoint]:
+    return []
+
+
+def pod_addresses(
+    pods: list[observe.PodEndpoint],
+    *,
+    check: v1alpha1.SyntheticCheck,
+    service_port: int | str | None,
+    overrides: Mapping[str, str] | None,
+) -> list[str]:
+    """Where to call each pod. With an address map, a pod it does not list is not called at all: the map
+    exists because pod IPs are not routable from here."""
+    addresses = []
+    for pod in pods:
+        if overrides is not None:
+            if pod.ip in overrides:
+                addresses.append(overrides[pod.ip])
+            continue
+        port = check.http.port or (service_port if isinstance(service_port, int) else None)
+        if port is None and isinstance(service_port, str):
+            port = pod.ports.get(service_port)
+        addresses.append(f"{pod.ip}:{port or 80}")
+    return addresses
+
+
+def load_address_map(path: pathlib.Path | None) -> dict[str, str] | None:
+    """The address map, None when none is configured; an unreadable map maps nothing."""
+    if path is None:
+        return None
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(ip): str(address) for ip, address in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 def _selector(pods: decide.PodGroup) -> selector.Selector:

@@ -7,6 +7,7 @@ silently skips its Kubernetes tests would prove nothing.
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import json
 import os
 import pathlib
@@ -109,33 +110,57 @@ def free_port() -> int:
         return port
 
 
+class Operator:
+    """`releaseguard run` as a user starts it, against the local cluster; tests may kill and restart it."""
+
+    def __init__(self, *, cluster_dir: str, log_path: pathlib.Path) -> None:
+        self.cluster_dir = cluster_dir
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        port = free_port()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(pathlib.Path(sys.executable).with_name("releaseguard")),
+                    "run",
+                    "--all-namespaces",
+                    f"--liveness=http://127.0.0.1:{port}/healthz",
+                    f"--pod-address-map={self.cluster_dir}/pod-addresses.json",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        eventually(lambda: _healthy(port), timeout=30, what="operator liveness endpoint")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no final status write, as when a node dies."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
 @pytest.fixture(scope="session")
 def operator_process(
     crd: None, cluster_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
-    """`releaseguard run` as a user starts it, against the local cluster."""
-    port = free_port()
+) -> collections.abc.Iterator[Operator]:
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(pathlib.Path(sys.executable).with_name("releaseguard")),
-                "run",
-                "--all-namespaces",
-                f"--liveness=http://127.0.0.1:{port}/healthz",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    operator = Operator(cluster_dir=cluster_env["RG_CLUSTER_DIR"], log_path=log_path)
+    operator.start()
     try:
-        eventually(lambda: _healthy(port), timeout=30, what="operator liveness endpoint")
-        yield process
+        yield operator
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        operator.stop()
         print(f"operator log: {log_path}")
 
 
@@ -155,21 +180,32 @@ def demo_app(kubectl: Kubectl, namespace: str) -> str:
     return namespace
 
 
-@pytest.fixture
-def load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
+@contextlib.contextmanager
+def steady_load(
+    *, namespace: str, state_dir: str, paths: str = "/=70,POST /api/checkout=30"
+) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
     """Steady requests to the demo Service's Ready endpoints, as kube-proxy would spread them."""
     process = subprocess.Popen(
         [
             sys.executable,
             str(LOADGEN),
-            f"--namespace={demo_app}",
+            f"--namespace={namespace}",
             "--service=demo",
             "--rps=40",
+            f"--paths={paths}",
             "--duration=600",
-            f"--state-dir={cluster_env['RG_CLUSTER_DIR']}",
+            f"--state-dir={state_dir}",
         ],
         stdout=subprocess.DEVNULL,
     )
-    yield process
-    process.terminate()
-    process.wait(timeout=15)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.fixture
+def load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc.Iterator[subprocess.Popen[bytes]]:
+    with steady_load(namespace=demo_app, state_dir=cluster_env["RG_CLUSTER_DIR"]) as process:
+        yield process

@@ -88,7 +88,7 @@ def test_status_follows_the_target_appearing(kubectl: conftest.Kubectl, namespac
 
 
 def test_kubectl_plugin_lists_release_validations(
-    operator_process: subprocess.Popen[bytes], kubectl: conftest.Kubectl, namespace: str
+    operator_process: conftest.Operator, kubectl: conftest.Kubectl, namespace: str
 ) -> None:
     kubectl.apply(release_validation(target="absent"), namespace=namespace)
     wait_for_ready(kubectl, namespace)

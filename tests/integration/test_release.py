@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import os
+import subprocess
 from typing import Any
 
 import pytest
 
 from tests.integration import conftest
 
-pytestmark = [pytest.mark.usefixtures("operator_process", "load"), pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.usefixtures("operator_process"), pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def browsing_load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc.Iterator[None]:
+    """Traffic that never checks out: a checkout breakage leaves every aggregate metric green."""
+    with conftest.steady_load(namespace=demo_app, state_dir=cluster_env["RG_CLUSTER_DIR"], paths="/=100"):
+        yield
+
+
+LATENCY_QUERY = "sum by (le) (rate(http_request_duration_seconds_bucket{{{ selector }}}[{{ window }}]))"
 
 
 def release_validation(*, mode: str = "revert", bake: str | None = None) -> str:
@@ -35,6 +47,15 @@ spec:
         errors: sum(increase(http_requests_total{{code=~"5..",{{{{ selector }}}}}}[{{{{ window }}}}]))
         total: sum(increase(http_requests_total{{{{{{ selector }}}}}}[{{{{ window }}}}]))
         judge: {{type: threshold, max: 0.02}}
+      - name: p95-latency
+        kind: latency
+        quantile: 0.95
+        query: {LATENCY_QUERY}
+        judge: {{type: compare, maxRelativeIncrease: 1.0, maxAbsolute: 0.2}}
+    syntheticChecks:
+      - name: checkout-journey
+        http: {{path: /api/checkout, method: POST, expect: {{status: 200, maxLatency: 1s}}}}
+        minSuccessRatio: 0.99
 {bake_line}
 """
 
@@ -84,6 +105,7 @@ def start_release(kubectl: conftest.Kubectl, namespace: str, *, image: str, **rv
     kubectl.run("set", "image", "deployment/demo", f"app=releaseguard-demo:{image}", "-n", namespace)
 
 
+@pytest.mark.usefixtures("load")
 def test_healthy_release_is_promoted(kubectl: conftest.Kubectl, namespace: str) -> None:
     start_release(kubectl, namespace, image="1.1", bake="10s")
     wait_for_phase(kubectl, namespace, "Progressing", timeout=30)
@@ -102,6 +124,7 @@ def test_healthy_release_is_promoted(kubectl: conftest.Kubectl, namespace: str) 
         assert reason in reasons
 
 
+@pytest.mark.usefixtures("load")
 @pytest.mark.parametrize("mode", ["revert", "hold"])
 def test_error_rate_regression_is_rolled_back(kubectl: conftest.Kubectl, namespace: str, mode: str) -> None:
     start_release(kubectl, namespace, image="2.0-errors", mode=mode)
@@ -122,6 +145,7 @@ def test_error_rate_regression_is_rolled_back(kubectl: conftest.Kubectl, namespa
     assert "max 0.02" in decision["message"]
 
 
+@pytest.mark.usefixtures("load")
 def test_rejected_template_is_held_when_reapplied_and_retried_on_request(
     kubectl: conftest.Kubectl, namespace: str
 ) -> None:
@@ -144,3 +168,166 @@ def test_rejected_template_is_held_when_reapplied_and_retried_on_request(
     kubectl.run("annotate", "rv", "guard", "releaseguard.io/retry=true", "-n", namespace)
     wait_for_phase(kubectl, namespace, "Progressing", timeout=30)
     assert "releaseguard.io/retry" not in (rv(kubectl, namespace)["metadata"].get("annotations") or {})
+
+
+def failing_results(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in found["status"]["lastAnalysis"]["results"] if r["verdict"] == "Fail"}
+
+
+@pytest.mark.usefixtures("load")
+def test_latency_regression_is_rolled_back(kubectl: conftest.Kubectl, namespace: str) -> None:
+    start_release(kubectl, namespace, image="2.0-slow")
+    rolled_back = wait_for_phase(kubectl, namespace, "RolledBack")
+
+    failed = failing_results(rolled_back)
+    assert "p95-latency" in failed
+    assert failed["p95-latency"]["canary"] > 0.2
+    assert failed["p95-latency"]["baseline"] < 0.2
+    assert "maxAbsolute 0.2" in failed["p95-latency"]["message"]
+    assert image_of(kubectl, namespace) == "releaseguard-demo:1.0"
+
+
+@pytest.mark.usefixtures("browsing_load")
+def test_checkout_breakage_is_caught_by_the_synthetic_check_alone(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    start_release(kubectl, namespace, image="2.0-checkout-broken")
+    rolled_back = wait_for_phase(kubectl, namespace, "RolledBack")
+
+    results = {r["name"]: r for r in rolled_back["status"]["lastAnalysis"]["results"]}
+    assert results["checkout-journey"]["verdict"] == "Fail"
+    assert results["checkout-journey"]["canary"] == 0
+    assert results["checkout-journey"]["baseline"] is None or results["checkout-journey"]["baseline"] == 1
+    assert results["error-rate"]["verdict"] == "Pass"
+    assert results["p95-latency"]["verdict"] == "Pass"
+    [decision] = [e for e in events(kubectl, namespace) if e["reason"] == "FailureLimitReached"]
+    assert "checkout-journey Fail" in decision["message"]
+    assert "min 0.99" in decision["message"]
+
+
+@pytest.mark.usefixtures("load")
+def test_abort_during_a_step_rolls_back(kubectl: conftest.Kubectl, namespace: str) -> None:
+    start_release(kubectl, namespace, image="1.1")
+    wait_for_phase(kubectl, namespace, "Progressing", timeout=30)
+    plugin = conftest.REPO / ".venv" / "bin" / "kubectl-releaseguard"
+    subprocess.run([str(plugin), "abort", "guard", "-n", namespace], check=True, timeout=30)
+    wait_for_phase(kubectl, namespace, "RolledBack", timeout=60)
+    assert image_of(kubectl, namespace) == "releaseguard-demo:1.0"
+    assert "Aborted" in [event["reason"] for event in events(kubectl, namespace)]
+
+
+@pytest.mark.usefixtures("load")
+def test_promote_skips_the_remaining_steps(kubectl: conftest.Kubectl, namespace: str) -> None:
+    kubectl.apply(release_validation().replace("duration: 10s}]", "duration: 10m}]"), namespace=namespace)
+    wait_for_phase(kubectl, namespace, "Idle", timeout=30)
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
+    wait_for_phase(kubectl, namespace, "Progressing", timeout=30)
+    kubectl.run("annotate", "rv", "guard", "releaseguard.io/promote=true", "-n", namespace)
+    wait_for_phase(kubectl, namespace, "Succeeded", timeout=90)
+    assert image_of(kubectl, namespace) == "releaseguard-demo:1.1"
+
+
+@pytest.mark.usefixtures("load")
+def test_deleting_the_release_validation_mid_release_removes_the_canary_and_unpauses(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    start_release(kubectl, namespace, image="1.1")
+    wait_for_phase(kubectl, namespace, "Progressing", timeout=30)
+    conftest.eventually(
+        lambda: kubectl.get("deployment", "demo-canary", namespace=namespace), timeout=30, what="the canary"
+    )
+    kubectl.run("delete", "rv", "guard", "-n", namespace, "--timeout=60s")
+    conftest.eventually(
+        lambda: kubectl.get("deployment", "demo-canary", namespace=namespace) is None,
+        timeout=30,
+        what="no canary",
+    )
+    target = kubectl.get("deployment", "demo", namespace=namespace)
+    assert target is not None
+    assert target["spec"].get("paused") is not True
+
+
+def cluster(*args: str) -> None:
+    subprocess.run(
+        [str(conftest.REPO / "hack" / "cluster"), *args], check=True, timeout=120, capture_output=True
+    )
+
+
+@pytest.mark.usefixtures("load")
+def test_prometheus_outage_pauses_without_deciding_and_the_release_resumes_when_it_is_back(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    manifest = release_validation().replace("inconclusiveLimit: 12", "inconclusiveLimit: 2")
+    kubectl.apply(manifest, namespace=namespace)
+    wait_for_phase(kubectl, namespace, "Idle", timeout=30)
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
+    conftest.eventually(
+        lambda: (rv(kubectl, namespace).get("status") or {}).get("verdict") == "Pass",
+        timeout=90,
+        what="a Pass",
+    )
+    try:
+        cluster("stop", "prometheus")
+        paused = wait_for_phase(kubectl, namespace, "Paused", timeout=60)
+        assert paused["status"]["verdict"] == "Inconclusive"
+        reasons = {
+            r["reason"]
+            for r in paused["status"]["lastAnalysis"]["results"]
+            if r["name"] != "checkout-journey"
+        }
+        assert reasons == {"ProviderUnavailable"}
+        assert kubectl.get("deployment", "demo-canary", namespace=namespace) is not None
+        assert image_of(kubectl, namespace) == "releaseguard-demo:1.1"  # the spec; the target stays paused
+        target = kubectl.get("deployment", "demo", namespace=namespace)
+        assert target is not None
+        assert target["spec"]["paused"] is True
+    finally:
+        cluster("up")
+    wait_for_phase(kubectl, namespace, "Progressing", timeout=60)
+    wait_for_phase(kubectl, namespace, "Succeeded", timeout=120)
+    assert "Resumed" in [event["reason"] for event in events(kubectl, namespace)]
+
+
+@pytest.mark.usefixtures("load")
+def test_operator_killed_mid_canary_resumes_at_the_same_step_with_the_same_canary(
+    operator_process: conftest.Operator, kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    kubectl.apply(release_validation().replace("duration: 10s}]", "duration: 30s}]"), namespace=namespace)
+    wait_for_phase(kubectl, namespace, "Idle", timeout=30)
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
+
+    def at_second_step() -> dict[str, Any] | None:
+        status = rv(kubectl, namespace).get("status") or {}
+        return status if status.get("currentStepIndex") == 1 and status.get("stepStartedAt") else None
+
+    before = conftest.eventually(at_second_step, timeout=90, what="the second step under way")
+    canary = kubectl.get("deployment", "demo-canary", namespace=namespace)
+    assert canary is not None
+    operator_process.kill()
+    try:
+        after_kill = rv(kubectl, namespace)["status"]
+        assert after_kill["currentStepIndex"] == 1
+    finally:
+        operator_process.start()
+
+    # Until promotion deletes it, the canary is the very object that existed before the kill.
+    canary_uids = set()
+
+    def promoted() -> bool:
+        current = kubectl.get("deployment", "demo-canary", namespace=namespace)
+        if current is not None:
+            canary_uids.add(current["metadata"]["uid"])
+        return (rv(kubectl, namespace).get("status") or {}).get("phase") in {
+            "Promoting",
+            "Baking",
+            "Succeeded",
+        }
+
+    conftest.eventually(promoted, timeout=120, what="promotion after the restart")
+    assert canary_uids <= {canary["metadata"]["uid"]}
+    wait_for_phase(kubectl, namespace, "Succeeded", timeout=120)
+    status = rv(kubectl, namespace)["status"]
+    assert status["stableRevision"]["templateHash"] == before["canaryRevision"]["templateHash"]
+    for reason in ("CanaryStarted", "Promoting", "Succeeded"):
+        matching = [e for e in events(kubectl, namespace) if e["reason"] == reason]
+        assert sum(event.get("count", 1) for event in matching) == 1, reason

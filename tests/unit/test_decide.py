@@ -603,3 +603,35 @@ def test_requests_that_mean_nothing_now_are_dropped_with_a_warning(setup: str, r
     assert decision.consumed == frozenset({request_})
     assert reasons(decision)[-1] == "RequestIgnored"
     assert request_.annotation in decision.events[-1].message
+
+
+def test_pause_for_inconclusive_analysis_ends_with_the_first_conclusive_verdict() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    assert release.phase == "Paused"
+    assert request_for(release, after=10) is not None  # still measuring, to notice the source is back
+
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    assert release.phase == "Paused"
+    resumed = release.step(target(V2), canary(), after=10, measurements=measured())
+    assert release.phase == "Progressing"
+    assert reasons(resumed) == ["Resumed"]
+    assert release.status.step_started_at is None
+
+
+def test_paused_by_request_stays_paused_and_is_not_measured() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=1, requests=frozenset({Request.PAUSE}))
+    assert release.phase == "Paused"
+    assert request_for(release, after=30) is None
+    release.step(target(V2), canary(), after=30)
+    assert release.phase == "Paused"
+
+
+def test_failure_while_paused_for_inconclusive_analysis_still_rolls_back() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    release.step(target(V2), canary(), after=10, measurements=measured(crashes=3))
+    assert release.phase == "RollingBack"

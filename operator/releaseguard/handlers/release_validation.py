@@ -30,6 +30,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.persistence.finalizer = f"{crd.GROUP}/finalizer"
     settings.posting.level = logging.WARNING
     memo.kube = client.Kube.from_environment()
+    memo.settings = reconciler.Settings(pod_address_map=memo.get("pod_address_map"))
 
 
 @kopf.on.cleanup()
@@ -40,7 +41,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(crd.GROUP, crd.VERSION, crd.PLURAL, interval=RECONCILE_INTERVAL_SECONDS)
 async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     stored, decision = await reconciler.reconcile(
-        memo.kube, release_validation(body), now=datetime.datetime.now(datetime.UTC)
+        memo.kube, release_validation(body), settings=memo.settings, now=datetime.datetime.now(datetime.UTC)
     )
     for event in decision.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)

@@ -64,6 +64,29 @@ class Kube:
             return None
         return self._plain(deployment)
 
+    async def list_pods(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        listing = await self._call(
+            f"listing pods in {namespace}",
+            core.list_namespaced_pod,
+            namespace=namespace,
+            label_selector=label_selector,
+        )
+        return [self._plain(item) for item in listing.items]
+
+    async def read_service(self, *, namespace: str, name: str) -> dict[str, Any] | None:
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        try:
+            service = await self._call(
+                f"reading Service {namespace}/{name}",
+                core.read_namespaced_service,
+                name=name,
+                namespace=namespace,
+            )
+        except NotFound:
+            return None
+        return self._plain(service)
+
     async def list_replica_sets(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         apps = kubernetes.client.AppsV1Api(self.api_client)
         listing = await self._call(

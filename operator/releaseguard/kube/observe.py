@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,3 +114,47 @@ def owned_replica_sets(
         )
         for replica_set in owned
     )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PodEndpoint:
+    """A Ready pod as a synthetic check reaches it."""
+
+    ip: str
+    ports: dict[str, int]
+    """Container port name to number, for resolving a Service's named targetPort."""
+
+
+async def ready_pods(kube: client.Kube, *, namespace: str, labels: Mapping[str, str]) -> list[PodEndpoint]:
+    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    return [
+        endpoint
+        for pod in await kube.list_pods(namespace=namespace, label_selector=selector)
+        if (endpoint := ready_endpoint(pod)) is not None
+    ]
+
+
+def ready_endpoint(pod: dict[str, Any]) -> PodEndpoint | None:
+    status = pod.get("status", {})
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    if not ready or not status.get("podIP") or pod["metadata"].get("deletionTimestamp"):
+        return None
+    ports = {
+        port["name"]: port["containerPort"]
+        for container in pod.get("spec", {}).get("containers", [])
+        for port in container.get("ports") or []
+        if port.get("name")
+    }
+    return PodEndpoint(ip=status["podIP"], ports=ports)
+
+
+async def service_target_port(kube: client.Kube, *, namespace: str, name: str) -> int | str | None:
+    """The first port's targetPort (a number or a container port name), or None without a Service."""
+    service = await kube.read_service(namespace=namespace, name=name)
+    ports = (service or {}).get("spec", {}).get("ports") or []
+    if not ports:
+        return None
+    target: int | str | None = ports[0].get("targetPort", ports[0].get("port"))
+    return target

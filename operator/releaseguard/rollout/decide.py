@@ -81,6 +81,8 @@ class PodGroup:
 
     namespace: str
     pod_regex: str
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The same pods as a label selector, for what asks the apiserver (synthetic checks list pods)."""
     at: datetime.datetime | None = None
     """Evaluate as of this time instead of now (the baseline during the bake: the stable pods before)."""
 
@@ -111,16 +113,28 @@ def analysis_request(
     if last is not None and now - last.time < interval and last.time >= status.step_started_at:
         return None
     window = max(interval, MIN_WINDOW)
-    baseline_pods = PodGroup(namespace=target.namespace, pod_regex=_pods_of(stable.replica_set or ""))
-    if status.phase == Phase.PROGRESSING:
+    match_labels = dict(target.selector.get("matchLabels") or {})
+    stable_rs = target.replica_set(stable.replica_set)
+    baseline_pods = PodGroup(
+        namespace=target.namespace,
+        pod_regex=_pods_of(stable.replica_set or ""),
+        labels=match_labels
+        | {templates.POD_TEMPLATE_HASH_LABEL: stable_rs.pod_template_hash if stable_rs else ""},
+    )
+    if status.phase == Phase.PROGRESSING or paused_for_inconclusive(status):
         canary_pods = PodGroup(
             namespace=target.namespace,
             pod_regex=f"{re.escape(_canary_name(target.name))}-[a-z0-9]+-[a-z0-9]+",
+            labels=match_labels | {templates.TRACK_LABEL: templates.CANARY_TRACK},
         )
         return AnalysisRequest(canary=canary_pods, baseline=baseline_pods, window=window)
     current = target.current_replica_set
     if status.phase == Phase.BAKING and current is not None:
-        canary_pods = PodGroup(namespace=target.namespace, pod_regex=_pods_of(current.name))
+        canary_pods = PodGroup(
+            namespace=target.namespace,
+            pod_regex=_pods_of(current.name),
+            labels=match_labels | {templates.POD_TEMPLATE_HASH_LABEL: current.pod_template_hash},
+        )
         before = dataclasses.replace(baseline_pods, at=status.promotion_started_at)
         return AnalysisRequest(canary=canary_pods, baseline=before, window=window)
     return None
@@ -442,15 +456,15 @@ def _analyse(release: _Release, *, may_pause: bool = True) -> bool:
     measurements = draft.observed.measurements
     if measurements is None:
         return True
-    metrics = {metric.name: metric for metric in spec.analysis.metrics}
+    rules = _judging_rules(spec)
     results = [
         verdicts.MetricJudgement(
             name=measured.name,
-            critical=metrics[measured.name].critical,
-            judgement=judges.judge(metrics[measured.name].judge, measured),
+            critical=rules[measured.name][1],
+            judgement=judges.judge(rules[measured.name][0], measured),
         )
         for measured in measurements
-        if measured.name in metrics
+        if measured.name in rules
     ]
     aggregate = verdicts.aggregate(results)
     summary = verdicts.advance(draft.status.last_analysis, aggregate, now=draft.now)
@@ -477,6 +491,16 @@ def _analyse(release: _Release, *, may_pause: bool = True) -> bool:
     return True
 
 
+def _judging_rules(spec: v1alpha1.ReleaseValidationSpec) -> dict[str, tuple[v1alpha1.Judge, bool]]:
+    """Each metric's judge and criticality; a synthetic check is judged on its success ratio."""
+    rules: dict[str, tuple[v1alpha1.Judge, bool]] = {
+        metric.name: (metric.judge, metric.critical) for metric in spec.analysis.metrics
+    }
+    for check in spec.analysis.synthetic_checks:
+        rules[check.name] = (v1alpha1.ThresholdJudge(type="threshold", min=check.min_success_ratio), False)
+    return rules
+
+
 def _pause(release: _Release, reason: Reason, message: str) -> None:
     draft = release.draft
     draft.update(phase=Phase.PAUSED)
@@ -488,6 +512,7 @@ def _pause(release: _Release, reason: Reason, message: str) -> None:
 
 
 def _paused(release: _Release) -> None:
+    """A human decides; or, when analysis was only inconclusive, the first conclusive analysis decides."""
     draft = release.draft
     if draft.consume(Request.ABORT):
         _start_rollback(release, Reason.ABORTED, f"aborted by {Request.ABORT.annotation}")
@@ -495,14 +520,37 @@ def _paused(release: _Release) -> None:
     if draft.consume(Request.PROMOTE):
         _start_promotion(release, f"promoted by {Request.PROMOTE.annotation}")
         return
-    _keep_canary(release)
     if draft.consume(Request.RESUME):
+        _resume(release, f"resumed by {Request.RESUME.annotation}")
+        return
+    if paused_for_inconclusive(draft.status) and draft.observed.measurements is not None:
+        if not _analyse(release, may_pause=False):
+            return
         last = draft.status.last_analysis
-        reset = last.model_copy(update={"consecutive_inconclusive": 0}) if last else None
-        # The step starts over: its duration must pass again with a Pass after the pause.
-        draft.update(phase=Phase.PROGRESSING, step_started_at=None, last_analysis=reset)
-        draft.progressing(Status.TRUE, Reason.RESUMED, f"resumed by {Request.RESUME.annotation}")
-        draft.event(plan.EventType.NORMAL, Reason.RESUMED, f"resumed by {Request.RESUME.annotation}")
+        if last is not None and last.verdict == v1alpha1.Verdict.PASS:
+            _resume(release, "analysis is conclusive again")
+            return
+    _keep_canary(release)
+
+
+def _resume(release: _Release, why: str) -> None:
+    draft = release.draft
+    last = draft.status.last_analysis
+    reset = last.model_copy(update={"consecutive_inconclusive": 0}) if last else None
+    # The step starts over: its duration must pass again with a Pass after the pause.
+    draft.update(phase=Phase.PROGRESSING, step_started_at=None, last_analysis=reset)
+    draft.progressing(Status.TRUE, Reason.RESUMED, why)
+    draft.event(plan.EventType.NORMAL, Reason.RESUMED, why)
+    _keep_canary(release)
+
+
+def paused_for_inconclusive(status: v1alpha1.ReleaseValidationStatus) -> bool:
+    progressing = conditions.find(status.conditions, condition_type=conditions.ConditionType.PROGRESSING)
+    return (
+        status.phase == Phase.PAUSED
+        and progressing is not None
+        and progressing.reason == Reason.INCONCLUSIVE_LIMIT_REACHED
+    )
 
 
 def _start_promotion(release: _Release, why: str) -> None:
