@@ -126,7 +126,7 @@ async def measure_checks(
     if not checks:
         return ()
     namespace = request.canary.namespace
-    canary_pods, baseline_pods, service_port = await asyncio.gather(
+    canary_pods, baseline_pods, port = await asyncio.gather(
         observe.ready_pods(kube, namespace=namespace, labels=request.canary.labels),
         observe.ready_pods(kube, namespace=namespace, labels=request.baseline.labels)
         if request.baseline.at is None
@@ -138,10 +138,8 @@ async def measure_checks(
         *(
             http_check.measure_check(
                 check,
-                canary=pod_addresses(canary_pods, check=check, service_port=service_port, overrides=overrides),
-                baseline=pod_addresses(
-                    baseline_pods, check=check, service_port=service_port, overrides=overrides
-                ),
+                canary=pod_addresses(canary_pods, check=check, service_port=port, overrides=overrides),
+                baseline=pod_addresses(baseline_pods, check=check, service_port=port, overrides=overrides),
             )
             for check in checks
         )
