@@ -389,6 +389,10 @@ def test_failure_limit_rolls_back_reverting_the_template_and_holds_it() -> None:
     done = release.step(target(V1), after=5)
     assert release.phase == "RolledBack"
     assert reasons(done) == ["RolledBack"]
+    decision = release.status.last_decision
+    assert decision is not None
+    assert decision.reason == "FailureLimitReached"
+    assert "error-rate Fail (canary 0.3, baseline 0): canary 0.3 > max 0.01" in decision.message
 
     # Someone re-applies the rejected template: it is held, not rolled out again.
     held = release.step(target(V2), after=60)

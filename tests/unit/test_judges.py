@@ -157,7 +157,7 @@ def test_threshold(
 ) -> None:
     judgement = run(judge, canary, ok(123))
     assert (judgement.verdict, judgement.reason, judgement.message) == (verdict, reason, message)
-    assert judgement.baseline is None  # a threshold judge looks at the canary alone
+    assert judgement.baseline == 123  # reported for contrast; the verdict looks at the canary alone
 
 
 def test_threshold_evidence_carries_the_value_and_the_rule() -> None:
@@ -169,6 +169,8 @@ def test_threshold_evidence_carries_the_value_and_the_rule() -> None:
         baseline=None,
         threshold="min 0.1, max 1",
     )
+    assert run(BAND, ok(2), ok(0.5)).baseline == 0.5
+    assert run(BAND, ok(0.5), ok(7)).verdict == PASS
 
 
 def test_a_value_that_is_not_finite_is_not_reported_as_a_number() -> None:

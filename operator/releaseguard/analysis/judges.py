@@ -106,10 +106,12 @@ def judge(
 def _threshold(judge: v1alpha1.ThresholdJudge, measured: measurement.Measurement) -> Judgement:
     rule = _render(("min", judge.min), ("max", judge.max))
     canary = _value(measured.canary)
+    # The baseline never sways a threshold verdict; it is reported so the evidence shows the contrast.
+    baseline = _value(measured.baseline)
 
     def result(verdict: v1alpha1.Verdict, reason: Reason, message: str) -> Judgement:
         return Judgement(
-            verdict=verdict, reason=reason, message=message, canary=canary, baseline=None, threshold=rule
+            verdict=verdict, reason=reason, message=message, canary=canary, baseline=baseline, threshold=rule
         )
 
     problem = _nan_bound(("min", judge.min), ("max", judge.max)) or _unusable(measured.canary, name="canary")

@@ -475,6 +475,15 @@ class AnalysisSummary(_StatusModel):
     """One entry per metric and synthetic check."""
 
 
+class Decision(_StatusModel):
+    time: pydantic.AwareDatetime
+    """When it was taken."""
+    reason: str = pydantic.Field(max_length=128)
+    """What was decided, as one CamelCase word (the Event's reason), e.g. FailureLimitReached."""
+    message: str = pydantic.Field(max_length=4096)
+    """The decision and its evidence: the metrics, canary and baseline values and the judges' thresholds."""
+
+
 class ReleaseValidationStatus(_StatusModel):
     phase: Phase | None = None
     """Where the release stands."""
@@ -498,6 +507,8 @@ class ReleaseValidationStatus(_StatusModel):
     """The verdict of the latest analysis."""
     last_analysis: AnalysisSummary | None = None
     """The latest evaluation, with the evidence."""
+    last_decision: Decision | None = None
+    """The latest decision (start, step, promotion, pause, rollback) and why."""
     message: str | None = pydantic.Field(default=None, max_length=32768)
     """A human-readable summary of the phase."""
     conditions: tuple[_Condition, ...] = pydantic.Field(default=(), json_schema_extra=schema.list_map("type"))

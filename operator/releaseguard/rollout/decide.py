@@ -166,6 +166,11 @@ class _Draft:
     def event(self, type_: plan.EventType, reason: Reason, message: str) -> None:
         self.events.append(plan.Event(type=type_, reason=reason, message=message))
 
+    def decision(self, type_: plan.EventType, reason: Reason, message: str) -> None:
+        """An Event that is also the status' last decision: what was decided, when and why."""
+        self.event(type_, reason, message)
+        self.update(last_decision=v1alpha1.Decision(time=self.now, reason=reason, message=message[:4096]))
+
     def consume(self, request: observation.Request) -> bool:
         """Whether `request` was made; it counts as handled from now on."""
         if request not in self.observed.requests:
@@ -345,7 +350,7 @@ def _start(release: _Release) -> None:
     draft.drop_condition(conditions.ConditionType.HEALTHY)
     message = f"canary {_show(canary)} started; step 1/{len(spec.steps)} at {spec.steps[0].weight}%"
     draft.progressing(Status.TRUE, Reason.CANARY_STARTED, message)
-    draft.event(plan.EventType.NORMAL, Reason.CANARY_STARTED, message)
+    draft.decision(plan.EventType.NORMAL, Reason.CANARY_STARTED, message)
     _keep_canary(release)
 
 
@@ -426,7 +431,7 @@ def _progressing(release: _Release) -> None:
     message = f"step {index + 1}/{len(spec.steps)} passed; step {index + 2} at {next_step.weight}%"
     draft.update(current_step_index=index + 1, step_started_at=None)
     draft.progressing(Status.TRUE, Reason.STEP_ADVANCED, message)
-    draft.event(plan.EventType.NORMAL, Reason.STEP_ADVANCED, message)
+    draft.decision(plan.EventType.NORMAL, Reason.STEP_ADVANCED, message)
     _keep_canary(release)
 
 
@@ -437,7 +442,7 @@ def _superseded(release: _Release) -> None:
         draft.act(release.delete_canary())
         message = "template set back to the stable revision; release abandoned"
         draft.update(phase=Phase.IDLE, current_step_index=None, step_started_at=None, canary_weight=None)
-        draft.event(plan.EventType.NORMAL, Reason.UP_TO_DATE, message)
+        draft.decision(plan.EventType.NORMAL, Reason.UP_TO_DATE, message)
         draft.progressing(Status.FALSE, Reason.UP_TO_DATE, message)
         return
     draft.event(
@@ -507,7 +512,7 @@ def _pause(release: _Release, reason: Reason, message: str) -> None:
     choices = f"{Request.RESUME.annotation}, {Request.PROMOTE.annotation} or {Request.ABORT.annotation}"
     text = f"paused: {message}; annotate {choices}"
     draft.progressing(Status.UNKNOWN, reason, text)
-    draft.event(plan.EventType.WARNING, reason, text)
+    draft.decision(plan.EventType.WARNING, reason, text)
     _keep_canary(release)
 
 
@@ -540,7 +545,7 @@ def _resume(release: _Release, why: str) -> None:
     # The step starts over: its duration must pass again with a Pass after the pause.
     draft.update(phase=Phase.PROGRESSING, step_started_at=None, last_analysis=reset)
     draft.progressing(Status.TRUE, Reason.RESUMED, why)
-    draft.event(plan.EventType.NORMAL, Reason.RESUMED, why)
+    draft.decision(plan.EventType.NORMAL, Reason.RESUMED, why)
     _keep_canary(release)
 
 
@@ -558,7 +563,7 @@ def _start_promotion(release: _Release, why: str) -> None:
     message = f"promoting {_show(draft.status.canary_revision)}: {why}"
     draft.update(phase=Phase.PROMOTING, promotion_started_at=draft.now, step_started_at=None)
     draft.progressing(Status.TRUE, Reason.PROMOTING, message)
-    draft.event(plan.EventType.NORMAL, Reason.PROMOTING, message)
+    draft.decision(plan.EventType.NORMAL, Reason.PROMOTING, message)
     _promoting(release)
 
 
@@ -584,7 +589,7 @@ def _promoting(release: _Release) -> None:
     message = f"promoted; baking for {bake.duration}"
     draft.update(phase=Phase.BAKING, step_started_at=draft.now, last_analysis=None)
     draft.progressing(Status.TRUE, Reason.BAKING, message)
-    draft.event(plan.EventType.NORMAL, Reason.BAKING, message)
+    draft.decision(plan.EventType.NORMAL, Reason.BAKING, message)
 
 
 def _baking(release: _Release) -> None:
@@ -623,7 +628,7 @@ def _succeed(release: _Release) -> None:
         canary_weight=None,
     )
     draft.progressing(Status.FALSE, Reason.SUCCEEDED, message)
-    draft.event(plan.EventType.NORMAL, Reason.SUCCEEDED, message)
+    draft.decision(plan.EventType.NORMAL, Reason.SUCCEEDED, message)
 
 
 def _start_rollback(release: _Release, reason: Reason, evidence: str) -> None:
@@ -633,7 +638,7 @@ def _start_rollback(release: _Release, reason: Reason, evidence: str) -> None:
     message = f"rolling back {_show(canary_revision)}: {evidence}"
     draft.update(phase=Phase.ROLLING_BACK, rejected_template_hash=rejected, step_started_at=None)
     draft.progressing(Status.TRUE, Reason.ROLLING_BACK, message)
-    draft.event(plan.EventType.WARNING, reason, message)
+    draft.decision(plan.EventType.WARNING, reason, message)
     _rolling_back(release)
 
 
@@ -691,12 +696,17 @@ _HEALTH_REASON = {
 
 
 def _evidence(summary: v1alpha1.AnalysisSummary) -> str:
-    """The results that were not Pass, in words: metric, verdict, and the judge's numbers."""
+    """The results that were not Pass, in words: metric, verdict, canary and baseline, the judge's numbers."""
     return "; ".join(
-        f"{result.name} {result.verdict}: {result.message or result.reason}"
+        f"{result.name} {result.verdict} (canary {_number(result.canary)}, "
+        f"baseline {_number(result.baseline)}): {result.message or result.reason}"
         for result in summary.results
         if result.verdict != v1alpha1.Verdict.PASS
     )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _verdict(draft: _Draft) -> str:
