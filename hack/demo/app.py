@@ -12,7 +12,9 @@ Tags such as ``1.0`` or ``1.1`` are healthy. Suffixes add faults and may be comb
 
 Every app request also waits a small random base latency, so latency histograms look like a real service's
 rather than a wall of zeros. ``/healthz`` and ``/metrics`` are neither delayed nor counted: scrapes and
-probes must not dilute the error ratio that the analysis computes from user traffic.
+probes must not dilute the error ratio that the analysis computes from user traffic. For the same reason,
+as many services do with probes, requests from synthetic checks (User-Agent ``releaseguard-synthetic-check``)
+are served like any other but left out of the request metrics.
 """
 
 from __future__ import annotations
@@ -153,6 +155,9 @@ class State:
 STATE = web.AppKey("state", State)
 
 
+SYNTHETIC_USER_AGENT = "releaseguard-synthetic-check"
+
+
 async def _serve(request: web.Request, route: str) -> web.Response:
     """Serve an app route: wait, answer as the behaviour dictates, record the request."""
     state = request.app[STATE]
@@ -168,6 +173,8 @@ async def _serve(request: web.Request, route: str) -> web.Response:
     else:
         body = {"error": "injected failure", "version": state.tag}
     response = web.json_response(body, status=reply.status)
+    if request.headers.get("User-Agent", "").startswith(SYNTHETIC_USER_AGENT):
+        return response
     state.metrics.requests.labels(code=str(reply.status), route=route, method=request.method).inc()
     state.metrics.duration.labels(route=route).observe(time.perf_counter() - started)
     return response

@@ -20,7 +20,7 @@ from releaseguard.analysis import measurement
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
 from releaseguard.providers import http_check, registry, selector
-from releaseguard.rollout import decide, plan
+from releaseguard.rollout import decide, observation, plan
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -51,14 +51,8 @@ async def reconcile(
     """The stored status and the plan, whose actions have been carried out."""
     spec = parse_spec(rv.spec)
     status = v1alpha1.ReleaseValidationStatus.model_validate(rv.status)
-    observed = await observe.observe(
-        kube,
-        name=rv.name,
-        uid=rv.uid,
-        namespace=rv.namespace,
-        generation=rv.generation,
-        annotations=rv.annotations,
-        target_name=None if isinstance(spec, decide.InvalidSpec) else spec.target_ref.name,
+    observed = await _observe(
+        kube, rv, target_name=None if isinstance(spec, decide.InvalidSpec) else spec.target_ref.name
     )
     request = decide.analysis_request(spec=spec, status=status, observed=observed, now=now)
     if request is not None and not isinstance(spec, decide.InvalidSpec):
@@ -76,7 +70,14 @@ async def release(kube: client.Kube, rv: ReleaseValidation) -> None:
     target_name = (rv.spec.get("targetRef") or {}).get("name")
     if not isinstance(target_name, str):
         return
-    observed = await observe.observe(
+    observed = await _observe(kube, rv, target_name=target_name)
+    await execute.execute(kube, decide.release(observed=observed))
+
+
+async def _observe(
+    kube: client.Kube, rv: ReleaseValidation, *, target_name: str | None
+) -> observation.Observed:
+    return await observe.observe(
         kube,
         name=rv.name,
         uid=rv.uid,
@@ -85,7 +86,6 @@ async def release(kube: client.Kube, rv: ReleaseValidation) -> None:
         annotations=rv.annotations,
         target_name=target_name,
     )
-    await execute.execute(kube, decide.release(observed=observed))
 
 
 async def measure_metrics(

@@ -112,12 +112,10 @@ def replica_sets(kubectl: conftest.Kubectl, namespace: str) -> list[str]:
     return kubectl.run("get", "replicasets", "-n", namespace, "-o", "name").stdout.split()
 
 
-@pytest.mark.usefixtures("operator_process")
+@pytest.mark.usefixtures("operator_process", "demo_app")
 def test_adoption_pauses_the_target_and_records_the_stable_revision(
     kubectl: conftest.Kubectl, namespace: str
 ) -> None:
-    kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
-    kubectl.run("rollout", "status", "deployment/demo", "-n", namespace, "--timeout=60s")
     kubectl.apply(release_validation(target="demo"), namespace=namespace)
     wait_for_ready(kubectl, namespace, reason="TargetAdopted")
 
@@ -141,12 +139,10 @@ def test_adoption_pauses_the_target_and_records_the_stable_revision(
     assert [rs for rs in replica_sets(kubectl, namespace) if "-canary-" not in rs] == [stable_rs]
 
 
-@pytest.mark.usefixtures("operator_process")
+@pytest.mark.usefixtures("operator_process", "demo_app")
 def test_deleting_the_release_validation_hands_the_target_back(
     kubectl: conftest.Kubectl, namespace: str
 ) -> None:
-    kubectl.apply(DEMO_APP.read_text(), namespace=namespace)
-    kubectl.run("rollout", "status", "deployment/demo", "-n", namespace, "--timeout=60s")
     kubectl.apply(release_validation(target="demo"), namespace=namespace)
     wait_for_ready(kubectl, namespace, reason="TargetAdopted")
 

@@ -97,9 +97,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _call(port: int, path: str, method: str = "GET") -> tuple[int, str]:
+def _call(port: int, path: str, method: str = "GET", *, user_agent: str = "shopper") -> tuple[int, str]:
     data = b"{}" if method == "POST" else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers={"User-Agent": user_agent}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read().decode()
@@ -151,6 +153,7 @@ def test_real_process_serves_routes_and_metrics(broken_checkout_app):
     assert _call(port, "/")[0] == 200
     assert _call(port, "/api/checkout", "POST")[0] == 500
     assert _call(port, "/api/checkout")[0] == 500
+    assert _call(port, "/api/checkout", "POST", user_agent="releaseguard-synthetic-check")[0] == 500
 
     status, text = _call(port, "/metrics")
     assert status == 200
