@@ -16,8 +16,10 @@ from releaseguard import reconciler
 from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
+from releaseguard.rollout import pacing
 
-RECONCILE_INTERVAL_SECONDS = 5.0
+# The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
+TICK_SECONDS = pacing.IN_FLIGHT.total_seconds()
 
 
 @kopf.on.startup()
@@ -31,6 +33,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.posting.level = logging.WARNING
     memo.kube = client.Kube.from_environment()
     memo.settings = reconciler.Settings(pod_address_map=memo.get("pod_address_map"))
+    memo.last_reconciled = dict[str, datetime.datetime]()
 
 
 @kopf.on.cleanup()
@@ -38,10 +41,14 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.kube.close()
 
 
-@kopf.timer(crd.GROUP, crd.VERSION, crd.PLURAL, interval=RECONCILE_INTERVAL_SECONDS)
-async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+@kopf.timer(crd.GROUP, crd.VERSION, crd.PLURAL, interval=TICK_SECONDS)
+async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    if not pacing.due(phase=body.status.get("phase"), last=memo.last_reconciled.get(uid), now=now):
+        return
+    memo.last_reconciled[uid] = now
     stored, decision = await reconciler.reconcile(
-        memo.kube, release_validation(body), settings=memo.settings, now=datetime.datetime.now(datetime.UTC)
+        memo.kube, release_validation(body), settings=memo.settings, now=now
     )
     for event in decision.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
@@ -51,9 +58,10 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
 
 
 @kopf.on.delete(crd.GROUP, crd.VERSION, crd.PLURAL)
-async def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def release(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """Hand the target back to Kubernetes: no Deployment stays paused by a ReleaseValidation that is gone."""
     await reconciler.release(memo.kube, release_validation(body))
+    memo.last_reconciled.pop(uid, None)
 
 
 def release_validation(body: kopf.Body) -> reconciler.ReleaseValidation:
