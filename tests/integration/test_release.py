@@ -6,6 +6,8 @@ import collections.abc
 import json
 import os
 import subprocess
+import urllib.parse
+import urllib.request
 from typing import Any
 
 import pytest
@@ -25,8 +27,17 @@ def browsing_load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc
 LATENCY_QUERY = "sum by (le) (rate(http_request_duration_seconds_bucket{{{ selector }}}[{{ window }}]))"
 
 
-def release_validation(*, mode: str = "revert", bake: str | None = None) -> str:
+CHECKS = """    syntheticChecks:
+      - name: checkout-journey
+        http: {path: /api/checkout, method: POST, expect: {status: 200, maxLatency: 1s}}
+        minSuccessRatio: 0.99
+"""
+
+
+def release_validation(*, mode: str = "revert", bake: str | None = None, checks: bool = True) -> str:
+    """The test's ReleaseValidation; without `checks`, only Prometheus metrics judge (to test one of them)."""
     bake_line = f"  bake: {{duration: {bake}}}" if bake else ""
+    checks_lines = CHECKS if checks else ""
     return f"""
 apiVersion: releaseguard.io/v1alpha1
 kind: ReleaseValidation
@@ -52,11 +63,7 @@ spec:
         quantile: 0.95
         query: {LATENCY_QUERY}
         judge: {{type: compare, maxRelativeIncrease: 1.0, maxAbsolute: 0.2}}
-    syntheticChecks:
-      - name: checkout-journey
-        http: {{path: /api/checkout, method: POST, expect: {{status: 200, maxLatency: 1s}}}}
-        minSuccessRatio: 0.99
-{bake_line}
+{checks_lines}{bake_line}
 """
 
 
@@ -99,7 +106,7 @@ def events(kubectl: conftest.Kubectl, namespace: str) -> list[dict[str, Any]]:
     return items
 
 
-def start_release(kubectl: conftest.Kubectl, namespace: str, *, image: str, **rv_options: str) -> None:
+def start_release(kubectl: conftest.Kubectl, namespace: str, *, image: str, **rv_options: Any) -> None:
     kubectl.apply(release_validation(**rv_options), namespace=namespace)
     wait_for_phase(kubectl, namespace, "Idle", timeout=30)
     kubectl.run("set", "image", "deployment/demo", f"app=releaseguard-demo:{image}", "-n", namespace)
@@ -127,7 +134,7 @@ def test_healthy_release_is_promoted(kubectl: conftest.Kubectl, namespace: str) 
 @pytest.mark.usefixtures("load")
 @pytest.mark.parametrize("mode", ["revert", "hold"])
 def test_error_rate_regression_is_rolled_back(kubectl: conftest.Kubectl, namespace: str, mode: str) -> None:
-    start_release(kubectl, namespace, image="2.0-errors", mode=mode)
+    start_release(kubectl, namespace, image="2.0-errors", mode=mode, checks=False)
     rolled_back = wait_for_phase(kubectl, namespace, "RolledBack")
 
     assert kubectl.get("deployment", "demo-canary", namespace=namespace) is None
@@ -176,7 +183,7 @@ def failing_results(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.usefixtures("load")
 def test_latency_regression_is_rolled_back(kubectl: conftest.Kubectl, namespace: str) -> None:
-    start_release(kubectl, namespace, image="2.0-slow")
+    start_release(kubectl, namespace, image="2.0-slow", checks=False)
     rolled_back = wait_for_phase(kubectl, namespace, "RolledBack")
 
     failed = failing_results(rolled_back)
@@ -185,6 +192,14 @@ def test_latency_regression_is_rolled_back(kubectl: conftest.Kubectl, namespace:
     assert failed["p95-latency"]["baseline"] < 0.2
     assert "maxAbsolute 0.2" in failed["p95-latency"]["message"]
     assert image_of(kubectl, namespace) == "releaseguard-demo:1.0"
+
+
+def user_errors(namespace: str) -> float:
+    query = f'sum(http_requests_total{{namespace="{namespace}",code=~"5.."}})'
+    url = f"{os.environ['RG_PROMETHEUS_URL']}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result = json.load(response)["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
 
 
 @pytest.mark.usefixtures("browsing_load")
@@ -198,8 +213,10 @@ def test_checkout_breakage_is_caught_by_the_synthetic_check_alone(
     assert results["checkout-journey"]["verdict"] == "Fail"
     assert results["checkout-journey"]["canary"] == 0
     assert results["checkout-journey"]["baseline"] == 1  # the stable pods check out fine
-    assert results["error-rate"]["verdict"] == "Pass"
-    assert results["p95-latency"]["verdict"] == "Pass"
+    # Users saw no error at all, so no metric could have flagged it.
+    assert results["error-rate"]["verdict"] != "Fail"
+    assert results["p95-latency"]["verdict"] != "Fail"
+    assert user_errors(namespace) == 0
     [decision] = [e for e in events(kubectl, namespace) if e["reason"] == "FailureLimitReached"]
     assert "checkout-journey Fail" in decision["message"]
     assert "min 0.99" in decision["message"]
