@@ -148,8 +148,9 @@ def test_error_rate_regression_is_rolled_back(kubectl: conftest.Kubectl, namespa
     assert error_rate["canary"] > 0.02
     assert "max 0.02" in error_rate["message"]
     [decision] = [event for event in events(kubectl, namespace) if event["reason"] == "FailureLimitReached"]
-    assert "error-rate Fail" in decision["message"]
+    assert f"error-rate Fail (canary {error_rate['canary']:.4g}, baseline " in decision["message"]
     assert "max 0.02" in decision["message"]
+    assert rolled_back["status"]["lastDecision"]["message"] == decision["message"]
 
 
 @pytest.mark.usefixtures("load")
@@ -191,6 +192,12 @@ def test_latency_regression_is_rolled_back(kubectl: conftest.Kubectl, namespace:
     assert failed["p95-latency"]["canary"] > 0.2
     assert failed["p95-latency"]["baseline"] < 0.2
     assert "maxAbsolute 0.2" in failed["p95-latency"]["message"]
+    [decision] = [e for e in events(kubectl, namespace) if e["reason"] == "FailureLimitReached"]
+    latency = failed["p95-latency"]
+    assert (
+        f"p95-latency Fail (canary {latency['canary']:.4g}, baseline {latency['baseline']:.4g})"
+        in (decision["message"])
+    )
     assert image_of(kubectl, namespace) == "releaseguard-demo:1.0"
 
 
@@ -218,7 +225,7 @@ def test_checkout_breakage_is_caught_by_the_synthetic_check_alone(
     assert results["p95-latency"]["verdict"] != "Fail"
     assert user_errors(namespace) == 0
     [decision] = [e for e in events(kubectl, namespace) if e["reason"] == "FailureLimitReached"]
-    assert "checkout-journey Fail" in decision["message"]
+    assert "checkout-journey Fail (canary 0, baseline 1)" in decision["message"]
     assert "min 0.99" in decision["message"]
 
 
