@@ -50,3 +50,23 @@ stop() { # stop NAME: TERM the process group, KILL what is left after 10 s
   fi
   rm -f "$pidfile"
 }
+
+wait_for() { # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
+  local what="$1" limit="$2"; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || die "$what not ready after ${limit}s (logs in $logs)"
+    sleep 0.2
+  done
+}
+
+elapsed() { # elapsed LABEL START: print the seconds since START
+  awk -v label="$1" -v t0="$2" -v t1="$EPOCHREALTIME" 'BEGIN { printf "  %-22s %6.1fs\n", label, t1 - t0 }' >&2
+}
+
+timed() { # timed LABEL CMD...: run CMD and report how long it took
+  local label="$1"; shift
+  local t0=$EPOCHREALTIME
+  "$@"
+  elapsed "$label" "$t0"
+}
