@@ -639,3 +639,21 @@ def test_failure_while_paused_for_inconclusive_analysis_still_rolls_back() -> No
     release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
     release.step(target(V2), canary(), after=10, measurements=measured(crashes=3))
     assert release.phase == "RollingBack"
+
+
+def test_waiting_for_the_targets_rollout_says_so_whatever_other_conditions_exist() -> None:
+    progressing = conditions.Condition(
+        type=conditions.ConditionType.PROGRESSING,
+        status=conditions.ConditionStatus.FALSE,
+        reason=conditions.Reason.UP_TO_DATE,
+        message="from before",
+        last_transition_time=T0,
+    )
+    release = Release()
+    release.step(None)  # Degraded: Ready comes first
+    release.status = release.status.model_copy(
+        update={"conditions": (*release.status.conditions, progressing)}
+    )
+    release.step(target(paused=False, guarded_by=None, rollout_complete=False, ready_replicas=2), after=1)
+    assert release.status.message is not None
+    assert "is rolling out (2/4 ready)" in release.status.message

@@ -44,17 +44,13 @@ def decide(
         name = f"{target.namespace}/{target.name}" if target else spec.target_ref.name
         return draft.degraded(Reason.TARGET_NOT_FOUND, f"Deployment {name} not found")
     if target.guarded_by not in (None, observed.name):
-        message = (
-            f"Deployment {target.namespace}/{target.name} is guarded by ReleaseValidation {target.guarded_by}"
-        )
+        message = f"{_described(target)} is guarded by ReleaseValidation {target.guarded_by}"
         return draft.degraded(Reason.TARGET_GUARDED_ELSEWHERE, message)
     stable = status.stable_revision
     if stable is None:
         return _adopt(draft, target)
     release = _Release(spec=spec, target=target, stable=stable, draft=draft)
-    draft.ready(
-        Status.TRUE, Reason.TARGET_ADOPTED, f"{release.described} is guarded; stable revision {_show(stable)}"
-    )
+    draft.ready(Status.TRUE, Reason.TARGET_ADOPTED, _guarded(target, stable))
     phase_step = _PHASES.get(status.phase or Phase.IDLE, _at_rest)
     phase_step(release)
     return draft.plan()
@@ -234,7 +230,7 @@ class _Release:
 
     @property
     def described(self) -> str:
-        return f"Deployment {self.target.namespace}/{self.target.name}"
+        return _described(self.target)
 
     @property
     def desired(self) -> str:
@@ -247,9 +243,7 @@ class _Release:
         return canary if canary is not None and canary.exists else None
 
     def pause(self) -> plan.PauseTarget:
-        return plan.PauseTarget(
-            namespace=self.target.namespace, name=self.target.name, guarded_by=self.draft.observed.name
-        )
+        return _pause_target(self.target, guarded_by=self.draft.observed.name)
 
     def delete_canary(self) -> plan.DeleteCanary:
         return plan.DeleteCanary(namespace=self.target.namespace, name=_canary_name(self.target.name))
@@ -271,16 +265,14 @@ class _Release:
 
 def _adopt(draft: _Draft, target: observation.TargetObservation) -> plan.Plan:
     """Record the running revision as stable and pause the target, once its own rollout has finished."""
-    described = f"Deployment {target.namespace}/{target.name}"
     current = target.current_replica_set
     if current is None or not target.rollout_complete:
-        draft.ready(
-            Status.FALSE,
-            Reason.TARGET_ROLLING_OUT,
-            f"{described} is rolling out ({target.ready_replicas}/{target.replicas} ready); "
-            "it is adopted once the rollout completes",
+        waiting = (
+            f"{_described(target)} is rolling out ({target.ready_replicas}/{target.replicas} ready); "
+            "it is adopted once the rollout completes"
         )
-        draft.update(phase=Phase.IDLE, message=draft.status.conditions[-1].message)
+        draft.ready(Status.FALSE, Reason.TARGET_ROLLING_OUT, waiting)
+        draft.update(phase=Phase.IDLE, message=waiting)
         return draft.plan()
     stable = v1alpha1.Revision(
         template_hash=templates.fingerprint(current.template),
@@ -288,10 +280,10 @@ def _adopt(draft: _Draft, target: observation.TargetObservation) -> plan.Plan:
         replica_set=current.name,
     )
     draft.update(stable_revision=stable, phase=Phase.IDLE)
-    message = f"{described} is guarded; stable revision {_show(stable)}"
+    message = _guarded(target, stable)
     draft.ready(Status.TRUE, Reason.TARGET_ADOPTED, message)
     draft.update(message=message)
-    draft.act(plan.PauseTarget(namespace=target.namespace, name=target.name, guarded_by=draft.observed.name))
+    draft.act(_pause_target(target, guarded_by=draft.observed.name))
     draft.event(plan.EventType.NORMAL, Reason.TARGET_ADOPTED, message)
     return draft.plan()
 
@@ -720,6 +712,18 @@ def _canary_name(target: str) -> str:
 
 def _pods_of(replica_set: str) -> str:
     return f"{re.escape(replica_set)}-[a-z0-9]+"
+
+
+def _described(target: observation.TargetObservation) -> str:
+    return f"Deployment {target.namespace}/{target.name}"
+
+
+def _guarded(target: observation.TargetObservation, stable: v1alpha1.Revision) -> str:
+    return f"{_described(target)} is guarded; stable revision {_show(stable)}"
+
+
+def _pause_target(target: observation.TargetObservation, *, guarded_by: str) -> plan.PauseTarget:
+    return plan.PauseTarget(namespace=target.namespace, name=target.name, guarded_by=guarded_by)
 
 
 def _images(template: dict[str, object]) -> str:
