@@ -53,16 +53,12 @@ class Kube:
     async def read_deployment(self, *, namespace: str, name: str) -> dict[str, Any] | None:
         """The Deployment as a plain dict, or None when it does not exist."""
         apps = kubernetes.client.AppsV1Api(self.api_client)
-        try:
-            deployment = await self._call(
-                f"reading Deployment {namespace}/{name}",
-                apps.read_namespaced_deployment,
-                name=name,
-                namespace=namespace,
-            )
-        except NotFound:
-            return None
-        return self._plain(deployment)
+        return await self._read(
+            f"reading Deployment {namespace}/{name}",
+            apps.read_namespaced_deployment,
+            name=name,
+            namespace=namespace,
+        )
 
     async def list_pods(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         core = kubernetes.client.CoreV1Api(self.api_client)
@@ -76,16 +72,12 @@ class Kube:
 
     async def read_service(self, *, namespace: str, name: str) -> dict[str, Any] | None:
         core = kubernetes.client.CoreV1Api(self.api_client)
-        try:
-            service = await self._call(
-                f"reading Service {namespace}/{name}",
-                core.read_namespaced_service,
-                name=name,
-                namespace=namespace,
-            )
-        except NotFound:
-            return None
-        return self._plain(service)
+        return await self._read(
+            f"reading Service {namespace}/{name}",
+            core.read_namespaced_service,
+            name=name,
+            namespace=namespace,
+        )
 
     async def list_replica_sets(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         apps = kubernetes.client.AppsV1Api(self.api_client)
@@ -195,6 +187,16 @@ class Kube:
             raise KubeError(f"{what}: {error.status} {error.reason}") from error
         except (OSError, urllib3.exceptions.HTTPError) as error:
             raise KubeError(f"{what}: {error}") from error
+
+    async def _read(
+        self, what: str, function: collections.abc.Callable[..., object], **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """The object as a plain dict, or None when it does not exist."""
+        try:
+            found = await self._call(what, function, **kwargs)
+        except NotFound:
+            return None
+        return self._plain(found)
 
     def _plain(self, obj: object) -> dict[str, Any]:
         plain: dict[str, Any] = self.api_client.sanitize_for_serialization(obj)
