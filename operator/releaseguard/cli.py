@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import collections.abc
 import datetime
+import json
 import pathlib
 import sys
 from typing import Any
 
 import kopf
 
+from releaseguard.analysis import replay
 from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.rollout import observation
@@ -43,7 +45,17 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
     crds.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
     crds.add_argument("paths", nargs="+")
 
+    judge = commands.add_parser(
+        "judge",
+        help="replay recorded scenarios through the operator's judges; one JSON line per FILE",
+        description="Each FILE is a scenario (see the README): one metric's canary and baseline data per "
+        "interval. The judge looks at every interval on the data so far and stops at the first Fail.",
+    )
+    judge.add_argument("files", nargs="+", metavar="FILE")
+
     args = parser.parse_args(argv)
+    if args.command == "judge":
+        return judge_files(args.files)
     if args.command == "run":
         return run_operator(
             namespaces=args.namespace,
@@ -52,6 +64,24 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
             pod_address_map=args.pod_address_map,
         )
     return crd.write_or_check(paths=args.paths, check=args.check)
+
+
+def judge_files(files: collections.abc.Sequence[str]) -> int:
+    """Print one line per file, in order; a file that cannot be judged gets an `error` line and exit 1."""
+    failed = False
+    for file in files:
+        try:
+            scenario = replay.Scenario.model_validate_json(pathlib.Path(file).read_bytes())
+            line = replay.as_json(file, replay.replay(scenario))
+        except (OSError, ValueError) as error:  # pydantic.ValidationError is a ValueError
+            failed = True
+            line = {"file": file, "error": _one_line(error)}
+        print(json.dumps(line), flush=True)
+    return 1 if failed else 0
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def run_operator(

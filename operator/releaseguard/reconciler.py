@@ -11,15 +11,15 @@ import dataclasses
 import datetime
 import json
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import pydantic
 
-from releaseguard.analysis import measurement
+from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
-from releaseguard.providers import http_check, registry, selector
+from releaseguard.providers import base, http_check, registry, selector
 from releaseguard.rollout import decide, observation, plan
 
 
@@ -57,7 +57,7 @@ async def reconcile(
     request = decide.analysis_request(spec=spec, status=status, observed=observed, now=now)
     if request is not None and not isinstance(spec, decide.InvalidSpec):
         measured = await asyncio.gather(
-            measure_metrics(spec, request), measure_checks(kube, spec, request, settings=settings)
+            measure_metrics(spec, request, now=now), measure_checks(kube, spec, request, settings=settings)
         )
         observed = dataclasses.replace(observed, measurements=measured[0] + measured[1])
     decision = decide.decide(spec=spec, status=status, observed=observed, now=now)
@@ -88,26 +88,85 @@ async def _observe(
     )
 
 
+MAX_INTERVALS = 2000
+"""The most intervals a series reaches back; at 30 s that is over 16 hours of analysis."""
+
+
 async def measure_metrics(
-    spec: v1alpha1.ReleaseValidationSpec, request: decide.AnalysisRequest
-) -> tuple[measurement.Measurement, ...]:
+    spec: v1alpha1.ReleaseValidationSpec, request: decide.AnalysisRequest, *, now: datetime.datetime
+) -> tuple[measurement.Measurement | series.SeriesMeasurement, ...]:
+    """Each metric as its judge reads it: a threshold one value, the statistical judges a series."""
     prometheus = spec.analysis.prometheus
     if prometheus is None or not spec.analysis.metrics:
         return ()
     provider = registry.metric_provider(prometheus)
-    measured = await asyncio.gather(
-        *(
-            provider.measure(
-                metric,
-                canary=_selector(request.canary),
-                baseline=_selector(request.baseline),
-                window=request.window,
-                baseline_at=request.baseline.at,
-            )
-            for metric in spec.analysis.metrics
+    pending: list[Awaitable[measurement.Measurement | series.SeriesMeasurement]] = [
+        provider.measure(
+            metric,
+            canary=_selector(request.canary),
+            baseline=_selector(request.baseline),
+            window=request.window,
+            baseline_at=request.baseline.at,
         )
-    )
+        if isinstance(metric.judge, v1alpha1.ThresholdJudge)
+        else measure_series(provider, metric, request, now=now)
+        for metric in spec.analysis.metrics
+    ]
+    measured = await asyncio.gather(*pending)
     return tuple(measured)
+
+
+async def measure_series(
+    provider: base.MetricProvider,
+    metric: v1alpha1.Metric,
+    request: decide.AnalysisRequest,
+    *,
+    now: datetime.datetime,
+) -> series.SeriesMeasurement:
+    """The intervals since the analysis began, and what the metric's judge compares them with.
+
+    compare: the baseline over as many intervals, ending when its group is measured (now, or at the
+    promotion during the bake). anomaly: the history before the release, and the same intervals one
+    season ago. burnRate reads the canary alone.
+    """
+    step = request.window
+    count = _intervals(now - request.since, step=step)
+    judge = metric.judge
+
+    def fetch(pods: decide.PodGroup, *, end: datetime.datetime, intervals: int) -> Awaitable[series.Side]:
+        return provider.measure_series(metric, pods=_selector(pods), end=end, step=step, count=intervals)
+
+    async def nothing() -> series.Side:
+        return series.Side()
+
+    baseline: Awaitable[series.Side] | None = None
+    seasonal: list[Awaitable[series.Side]] = []
+    if isinstance(judge, v1alpha1.CompareJudge):
+        baseline = fetch(request.baseline, end=request.baseline.at or now, intervals=count)
+    elif isinstance(judge, v1alpha1.AnomalyJudge):
+        history_end = request.history.at or request.since
+        baseline = fetch(
+            request.history, end=history_end, intervals=_intervals(judge.history.value, step=step)
+        )
+        seasonal = [
+            fetch(request.history, end=now - season.value, intervals=count) for season in judge.seasons
+        ]
+    canary_side, baseline_side, *seasonal_sides = await asyncio.gather(
+        fetch(request.canary, end=now, intervals=count), baseline or nothing(), *seasonal
+    )
+    return series.SeriesMeasurement(
+        name=metric.name,
+        interval_seconds=step.total_seconds(),
+        canary=canary_side,
+        baseline=baseline_side,
+        seasonal=tuple(seasonal_sides),
+        quantile=metric.quantile if isinstance(metric, v1alpha1.LatencyMetric) else None,
+    )
+
+
+def _intervals(span: datetime.timedelta, *, step: datetime.timedelta) -> int:
+    """Whole intervals in `span`, at least one and at most MAX_INTERVALS."""
+    return max(1, min(MAX_INTERVALS, int(span / step)))
 
 
 async def measure_checks(

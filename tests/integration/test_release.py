@@ -24,7 +24,7 @@ def browsing_load(demo_app: str, cluster_env: dict[str, str]) -> collections.abc
         yield
 
 
-LATENCY_QUERY = "sum by (le) (rate(http_request_duration_seconds_bucket{{{ selector }}}[{{ window }}]))"
+LATENCY_QUERY = "sum by (le) (increase(http_request_duration_seconds_bucket{{{ selector }}}[{{ window }}]))"
 
 
 CHECKS = """    syntheticChecks:

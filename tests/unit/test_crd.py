@@ -219,7 +219,9 @@ def test_cel_rules_for_what_the_schema_cannot_say() -> None:
     judge_rules = rules_at(".spec.analysis.metrics[*].judge")
     assert "self.type != 'threshold' || (has(self.min) || has(self.max))" in judge_rules
     assert "!has(self.min) || self.type == 'threshold'" in judge_rules
-    assert "self.type != 'compare' || (has(self.maxRelativeIncrease) || has(self.maxAbsolute))" in judge_rules
+    assert "!has(self.objective) || self.type == 'burnRate'" in judge_rules
+    for kind in ("latency", "gauge"):
+        assert f"self.kind != '{kind}' || (self.judge.type != 'burnRate')" in metric_rules
     for query in ("errors", "total", "query"):
         assert rules_at(f".spec.analysis.metrics[*].{query}") == ["self.matches('[{][{] *selector *[}][}]')"]
     notification_rules = rules_at(".spec.notifications[*]")

@@ -575,6 +575,35 @@ def test_analysis_starts_once_the_canary_is_ready_and_follows_the_interval() -> 
     assert request_for(release, after=10) is not None
 
 
+def test_the_evidence_accumulates_from_the_first_step_and_starts_over_for_the_bake() -> None:
+    release = Release(spec=spec(bake={"duration": "2m"})).adopted()
+    release.step(target(V2), after=1)
+    release.step(target(V2), canary(ready=1), after=1)
+    started = release.status.analysis_started_at
+    assert started == release.now
+    request = request_for(release, after=5)
+    assert request is not None
+    assert request.since == started
+    # The metric's history: every pod of the target but the canary's, before the release began.
+    assert request.history.pod_regex == "checkout-[a-z0-9]+-[a-z0-9]+"
+    assert request.history.at == started
+
+    release.step(target(V2), canary(ready=1), after=1, requests=frozenset({Request.PROMOTE}))
+    promoted_at = release.status.promotion_started_at
+    release.step(target(V2, rs=(RS2, RS1), paused=False), canary(ready=1), after=30)
+    assert release.phase == "Baking"
+    assert release.status.analysis_started_at == release.now
+    baking = decide.analysis_request(
+        spec=release.spec,
+        status=release.status,
+        observed=observation.Observed(name=RV, generation=1, target=target(V2, rs=(RS2, RS1))),
+        now=release.now,
+    )
+    assert baking is not None
+    assert baking.since == release.now
+    assert baking.history.at == promoted_at
+
+
 @pytest.mark.parametrize(
     ("weight", "replicas", "expected"),
     [(20, 4, 1), (50, 4, 4), (10, 10, 1), (25, 3, 1), (50, 3, 3), (75, 3, 9), (1, 3, 1), (99, 1, 99)],

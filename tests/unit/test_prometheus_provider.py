@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from releaseguard.analysis import measurement
+from releaseguard.analysis import measurement, series
 from releaseguard.models import v1alpha1
 from releaseguard.providers import base, prometheus, registry, selector
 
@@ -57,7 +57,8 @@ def error(status: int, error_type: str, message: str) -> Answer:
 
 
 class StubPrometheus:
-    """Answers /api/v1/query by exact query text; an unexpected query is refused with a 400."""
+    """Answers /api/v1/query and /api/v1/query_range by exact query text; an unexpected query is refused
+    with a 400."""
 
     def __init__(self) -> None:
         self.answers: dict[str, Answer] = {}
@@ -71,7 +72,7 @@ class StubPrometheus:
                 params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
                 stub.requests.append(params)
                 answer = stub.answers.get(params.get("query", ""))
-                if url.path != "/api/v1/query" or answer is None:
+                if url.path not in ("/api/v1/query", "/api/v1/query_range") or answer is None:
                     answer = error(400, "bad_data", f"unexpected request {self.path}")
                 if answer.delay:
                     stub.stopping.wait(answer.delay)
@@ -445,3 +446,66 @@ def test_registry_builds_a_prometheus_provider(
 def test_timeout_must_be_positive(timeout: datetime.timedelta) -> None:
     with pytest.raises(ValueError, match="timeout must be positive"):
         prometheus.PrometheusProvider("http://p:9090", timeout=timeout)
+
+
+# --- series ---------------------------------------------------------------------------------------------
+
+END = datetime.datetime.fromtimestamp(1_700_000_030, datetime.UTC)
+STEP = datetime.timedelta(seconds=10)
+
+
+def matrix(*rows: tuple[dict[str, str], list[str]]) -> Answer:
+    """One series per row, sampled at the four stamps ending at END."""
+    stamps = [1_700_000_000 + 10 * index for index in range(4)]
+    return Answer(
+        success(
+            "matrix",
+            [
+                {
+                    "metric": labels,
+                    "values": [[stamp, value] for stamp, value in zip(stamps, values, strict=False)],
+                }
+                for labels, values in rows
+            ],
+        )
+    )
+
+
+def measure_series(url: str, subject: Any) -> series.Side:
+    provider = prometheus.PrometheusProvider(url)
+    return asyncio.run(provider.measure_series(subject, pods=CANARY, end=END, step=STEP, count=4))
+
+
+def test_a_ratio_series_is_counts_per_interval_from_range_queries(stub: StubPrometheus) -> None:
+    stub.answer('errors{track="canary"}[10s]', matrix(({}, ["1", "0", "2", "0"])))
+    stub.answer('total{track="canary"}', matrix(({}, ["10", "12", "9", "11"])))
+    side = measure_series(stub.url, RATIO)
+    assert side.points == (
+        series.Counts(errors=1, total=10),
+        series.Counts(errors=0, total=12),
+        series.Counts(errors=2, total=9),
+        series.Counts(errors=0, total=11),
+    )
+    ranged = [request for request in stub.requests if "start" in request]
+    assert {(request["start"], request["end"], request["step"]) for request in ranged} == {
+        ("1700000000.000", "1700000030.000", "10")
+    }
+
+
+def test_a_latency_quantile_series_is_histograms_and_its_query_is_not_wrapped(stub: StubPrometheus) -> None:
+    latency = metric(kind="latency", quantile=0.9, query="sum by (le) (b{{{ selector }}}[{{ window }}])")
+    stub.answer(
+        'sum by (le) (b{track="canary"}[10s])',
+        matrix(({"le": "0.1"}, ["5", "5", "5", "5"]), ({"le": "+Inf"}, ["10", "10", "10", "10"])),
+    )
+    side = measure_series(stub.url, latency)
+    assert side.points == (series.Histogram(buckets=((0.1, 5), (float("inf"), 10))),) * 4
+
+
+def test_a_series_query_that_fails_leaves_an_unavailable_side(stub: StubPrometheus) -> None:
+    stub.answer('gauge{track="canary"}', error(422, "execution", "too many samples"))
+    side = measure_series(stub.url, GAUGE)
+    assert side.points == ()
+    assert side.unavailable == QUERY_ERROR
+    assert "too many samples" in side.detail
+    assert 'gauge{track="canary"}' in side.detail

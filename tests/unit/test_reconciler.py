@@ -1,15 +1,22 @@
-"""Where synthetic checks call pods: never an address the operator was told it cannot route to."""
+"""What the reconciler asks its providers for: where synthetic checks call pods (never an address the
+operator was told it cannot route to) and which intervals each statistical judge reads."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import datetime
 import json
 import pathlib
 
 import pytest
 
 from releaseguard import reconciler
+from releaseguard.analysis import measurement, series
 from releaseguard.kube import observe
 from releaseguard.models import v1alpha1
+from releaseguard.providers import selector
+from releaseguard.rollout import decide
 
 CHECK = v1alpha1.SyntheticCheck.model_validate({"name": "journey", "http": {"path": "/api/checkout"}})
 PODS = [
@@ -45,3 +52,98 @@ def test_a_configured_but_missing_map_calls_nobody(tmp_path: pathlib.Path) -> No
     overrides = reconciler.load_address_map(tmp_path / "absent.json")
     assert overrides == {}
     assert reconciler.pod_addresses(PODS, check=CHECK, service_port=80, overrides=overrides) == []
+
+
+# --- series for the statistical judges ------------------------------------------------------------------
+
+NOW = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.UTC)
+MINUTE = datetime.timedelta(minutes=1)
+
+
+@dataclasses.dataclass
+class RecordingProvider:
+    """Answers every series with no points and remembers what was asked: pod regex, end, count."""
+
+    asked: list[tuple[str, datetime.datetime, int]] = dataclasses.field(default_factory=list)
+
+    async def measure(self, *args: object, **kwargs: object) -> measurement.Measurement:
+        raise AssertionError("a statistical judge reads series, not one value")
+
+    async def measure_series(
+        self,
+        metric: v1alpha1.Metric,
+        *,
+        pods: selector.Selector,
+        end: datetime.datetime,
+        step: datetime.timedelta,
+        count: int,
+    ) -> series.Side:
+        assert step == datetime.timedelta(seconds=30)
+        self.asked.append((pods[1].value, end, count))
+        return series.Side()
+
+
+def group(regex: str, at: datetime.datetime | None = None) -> decide.PodGroup:
+    return decide.PodGroup(namespace="shop", pod_regex=regex, at=at)
+
+
+def request(*, baseline_at: datetime.datetime | None = None) -> decide.AnalysisRequest:
+    return decide.AnalysisRequest(
+        canary=group("canary"),
+        baseline=group("stable", baseline_at),
+        window=datetime.timedelta(seconds=30),
+        since=NOW - 10 * MINUTE,
+        history=group("all", baseline_at or NOW - 10 * MINUTE),
+    )
+
+
+def metric(judge: dict[str, object]) -> v1alpha1.Metric:
+    return v1alpha1.Analysis.model_validate(
+        {
+            "prometheus": {"url": "http://p:9090"},
+            "metrics": [
+                {
+                    "name": "errors",
+                    "kind": "ratio",
+                    "errors": "e{{selector}}",
+                    "total": "t{{selector}}",
+                    "judge": judge,
+                }
+            ],
+        }
+    ).metrics[0]
+
+
+def asked_for(
+    judge: dict[str, object], *, baseline_at: datetime.datetime | None = None
+) -> list[tuple[str, datetime.datetime, int]]:
+    provider = RecordingProvider()
+    measured = asyncio.run(
+        reconciler.measure_series(provider, metric(judge), request(baseline_at=baseline_at), now=NOW)
+    )
+    assert measured.interval_seconds == 30
+    return provider.asked
+
+
+def test_compare_reads_both_groups_over_every_interval_since_the_analysis_began() -> None:
+    assert asked_for({"type": "compare"}) == [("canary", NOW, 20), ("stable", NOW, 20)]
+    promoted = NOW - 15 * MINUTE
+    # During the bake the stable pods are gone: their last intervals before the promotion stand in.
+    assert asked_for({"type": "compare"}, baseline_at=promoted) == [
+        ("canary", NOW, 20),
+        ("stable", promoted, 20),
+    ]
+
+
+def test_anomaly_reads_the_history_before_the_release_and_the_same_time_a_season_ago() -> None:
+    judge = {"type": "anomaly", "history": "2h", "seasons": ["24h", "168h"]}
+    assert asked_for(judge) == [
+        ("canary", NOW, 20),
+        ("all", NOW - 10 * MINUTE, 240),
+        ("all", NOW - datetime.timedelta(hours=24), 20),
+        ("all", NOW - datetime.timedelta(hours=168), 20),
+    ]
+
+
+def test_burn_rate_reads_the_canary_alone() -> None:
+    assert asked_for({"type": "burnRate", "objective": 0.999}) == [("canary", NOW, 20)]

@@ -9,16 +9,16 @@ import hypothesis
 import pytest
 from hypothesis import strategies
 
-from releaseguard.analysis import judges, verdicts
+from releaseguard.analysis import judgement, verdicts
 from releaseguard.models import v1alpha1
 
 PASS, FAIL, INCONCLUSIVE = v1alpha1.Verdict.PASS, v1alpha1.Verdict.FAIL, v1alpha1.Verdict.INCONCLUSIVE
 CONTINUE, ROLL_BACK, PAUSE = verdicts.Outcome.CONTINUE, verdicts.Outcome.ROLL_BACK, verdicts.Outcome.PAUSE
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 REASONS = {
-    PASS: judges.Reason.WITHIN_THRESHOLD,
-    FAIL: judges.Reason.ABOVE_MAXIMUM,
-    INCONCLUSIVE: judges.Reason.NO_DATA,
+    PASS: judgement.Reason.WITHIN_THRESHOLD,
+    FAIL: judgement.Reason.ABOVE_MAXIMUM,
+    INCONCLUSIVE: judgement.Reason.NO_DATA,
 }
 
 
@@ -28,7 +28,7 @@ def judged(
     return verdicts.MetricJudgement(
         name=name,
         critical=critical,
-        judgement=judges.Judgement(
+        judgement=judgement.Judgement(
             verdict=verdict,
             reason=REASONS[verdict],
             message=f"a {verdict} judgement",
@@ -116,9 +116,9 @@ def test_advance_counters(
 
 
 def test_advance_records_the_evidence_of_each_result() -> None:
-    compare = judges.Judgement(
+    compare = judgement.Judgement(
         verdict=FAIL,
-        reason=judges.Reason.RELATIVE_INCREASE_EXCEEDED,
+        reason=judgement.Reason.SIGNIFICANT_REGRESSION,
         message="canary 0.102 vs baseline 0.001: +10100% > +50% allowed",
         canary=0.102,
         baseline=0.001,
@@ -135,7 +135,7 @@ def test_advance_records_the_evidence_of_each_result() -> None:
         v1alpha1.Result(
             name="error-rate",
             verdict=FAIL,
-            reason="RelativeIncreaseExceeded",
+            reason="SignificantRegression",
             canary=0.102,
             baseline=0.001,
             message="canary 0.102 vs baseline 0.001: +10100% > +50% allowed (judge: maxRelativeIncrease 0.5)",
@@ -149,15 +149,13 @@ def test_advance_records_the_evidence_of_each_result() -> None:
             message="a Inconclusive judgement (judge: max 1)",
         ),
     )
-    assert (
-        advanced.model_dump(mode="json", by_alias=True)["results"][0]["reason"] == "RelativeIncreaseExceeded"
-    )
+    assert advanced.model_dump(mode="json", by_alias=True)["results"][0]["reason"] == "SignificantRegression"
 
 
 def test_advance_keeps_a_long_message_within_the_status_limit() -> None:
-    long = judges.Judgement(
+    long = judgement.Judgement(
         verdict=INCONCLUSIVE,
-        reason=judges.Reason.QUERY_ERROR,
+        reason=judgement.Reason.QUERY_ERROR,
         message="canary unavailable: QueryError (" + "x" * 5000 + ")",
         canary=None,
         baseline=None,

@@ -16,7 +16,7 @@ import datetime
 import enum
 from collections.abc import Sequence
 
-from releaseguard.analysis import judges
+from releaseguard.analysis import judgement as judgements
 from releaseguard.models import v1alpha1
 
 _MAX_MESSAGE = 1024  # v1alpha1.Result.message
@@ -29,7 +29,7 @@ class MetricJudgement:
     name: str
     critical: bool
     """A failure rolls back at once, without waiting for failureLimit."""
-    judgement: judges.Judgement
+    judgement: judgements.Judgement
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -280,6 +280,9 @@ def _merge_union(node: JsonDict, *, definitions: Mapping[str, Any], path: str) -
     rules: list[JsonDict] = []
     for name, owned_by in owners.items():
         if len(owned_by) < len(members):
+            # The apiserver would default the property into every member, where the rule below forbids
+            # it; the operator's models apply such defaults instead.
+            properties[name].pop("default", None)
             _require_cel_name(name, path=path)
             allowed = (
                 f"self.{tag} == '{owned_by[0]}'"

@@ -102,35 +102,122 @@ class ThresholdJudge(schema.KubeModel):
     )
 
     type: Literal["threshold"]
-    """threshold: bounds on the canary's value; compare: the canary against the baseline (stable) pods."""
+    """threshold: bounds on the canary; compare: canary against baseline; burnRate: SLO error budget;
+    anomaly: the new revision against the metric's own history."""
     min: float | None = None
     """The canary fails below this value."""
     max: float | None = None
     """The canary fails above this value."""
 
 
-class CompareJudge(schema.KubeModel):
-    """Judges the canary against the baseline pods measured over the same window."""
+class Direction(enum.StrEnum):
+    HIGHER_IS_WORSE = "higherIsWorse"
+    LOWER_IS_WORSE = "lowerIsWorse"
 
-    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
-        schema.Rule(
-            rule="has(self.maxRelativeIncrease) || has(self.maxAbsolute)",
-            message="a compare judge needs maxRelativeIncrease, maxAbsolute or both",
-            check=lambda judge: judge.max_relative_increase is not None or judge.max_absolute is not None,
-        ),
-    )
+
+_DIRECTION_DOC = (
+    "higherIsWorse (error ratios, latencies): a rise is a regression; lowerIsWorse (success ratios,"
+    " throughput): a fall is."
+)
+_TOLERANCE_DOC = (
+    "The share of the reference value (the baseline, or the metric's history) by which the canary may be"
+    " worse before it counts as a regression: 0.2 tolerates 20%."
+)
+
+
+class CompareJudge(schema.KubeModel):
+    """Judges the canary against the baseline pods over the same intervals, with a sequential test.
+
+    The canary regresses when, with the judge's confidence, canary - baseline exceeds
+    max(maxRelativeIncrease * baseline, maxAbsoluteIncrease) in the bad direction: for ratio metrics the
+    error ratio, for latency histograms the median and the metric's quantile, for gauges the median reading.
+    The evidence accumulates over the whole analysis, and looking at every interval does not raise the
+    false-alarm rate above 1 - confidence.
+    """
 
     type: Literal["compare"]
-    """threshold: bounds on the canary's value; compare: the canary against the baseline (stable) pods."""
-    max_relative_increase: float | None = pydantic.Field(default=None, ge=0)
-    """The canary fails when its value exceeds the baseline's by more than this fraction (0.5 = 50%)."""
-    max_absolute: float | None = None
-    """The canary fails when its value exceeds this, whatever the baseline."""
+    """threshold: bounds on the canary; compare: canary against baseline; burnRate: SLO error budget;
+    anomaly: the new revision against the metric's own history."""
+    max_relative_increase: float = pydantic.Field(
+        default=0.2, ge=0, allow_inf_nan=False, description=_TOLERANCE_DOC
+    )
+    max_absolute_increase: float = pydantic.Field(default=0, ge=0, allow_inf_nan=False)
+    """The absolute margin the canary may exceed the baseline by, e.g. 0.005 for half a point of error
+    ratio; the larger of this and the relative margin applies."""
+    max_absolute: float | None = pydantic.Field(default=None, allow_inf_nan=False)
+    """A ceiling for the canary alone: it fails when, with the judge's confidence, it is above this (for
+    latency, the metric's quantile), whatever the baseline."""
+    direction: Direction = pydantic.Field(default=Direction.HIGHER_IS_WORSE, description=_DIRECTION_DOC)
+    confidence: float = pydantic.Field(default=0.99, ge=0.5, le=0.9999)
+    """How sure the judge must be before it fails the canary; 1 - confidence bounds the chance of failing a
+    healthy canary over the whole analysis."""
     min_samples: int | None = pydantic.Field(default=None, ge=1)
-    """Fewer samples than this (requests, for ratio metrics) in either group make the result Inconclusive."""
+    """Canary requests (ratio, latency histograms) or intervals (readings) before a Pass may be given;
+    until then the verdict is Inconclusive with the number still needed. A judge default applies if unset."""
 
 
-Judge = Annotated[ThresholdJudge | CompareJudge, pydantic.Field(discriminator="type")]
+class BurnRateWindow(schema.KubeModel):
+    long: _Duration
+    """The long window, which shows the burn is sustained."""
+    short: _Duration
+    """The short window, which shows the burn is still going on; usually a twelfth of the long one."""
+    factor: float = pydantic.Field(gt=0, allow_inf_nan=False)
+    """The burn rate (error ratio / error budget) both windows must exceed for the rule to fire."""
+    severity: Literal["page", "ticket"] = "page"
+    """page: the release fails; ticket: reported, the release goes on."""
+
+
+def _default_burn_windows() -> tuple[BurnRateWindow, ...]:
+    """The multiwindow, multi-burn-rate alerts of the SRE workbook for a 30-day SLO."""
+    return (
+        BurnRateWindow(long=_Duration("1h"), short=_Duration("5m"), factor=14.4, severity="page"),
+        BurnRateWindow(long=_Duration("6h"), short=_Duration("30m"), factor=6, severity="page"),
+        BurnRateWindow(long=_Duration("24h"), short=_Duration("2h"), factor=3, severity="ticket"),
+        BurnRateWindow(long=_Duration("72h"), short=_Duration("6h"), factor=1, severity="ticket"),
+    )
+
+
+class BurnRateJudge(schema.KubeModel):
+    """Judges the canary's error ratio against an SLO's error budget, with multiwindow burn-rate rules."""
+
+    type: Literal["burnRate"]
+    """threshold: bounds on the canary; compare: canary against baseline; burnRate: SLO error budget;
+    anomaly: the new revision against the metric's own history."""
+    objective: float = pydantic.Field(gt=0, lt=1)
+    """The SLO: the share of events that must be good, e.g. 0.999."""
+    windows: tuple[BurnRateWindow, ...] = pydantic.Field(
+        default_factory=_default_burn_windows, min_length=1, max_length=8
+    )
+    """Burn-rate rules; a window longer than the data seen so far reads all of it. The default is the SRE
+    workbook's: 1h/5m at 14.4 and 6h/30m at 6 page, 24h/2h at 3 and 72h/6h at 1 open a ticket."""
+
+
+class AnomalyJudge(schema.KubeModel):
+    """Judges the new revision against the metric's own history before the release (for the bake)."""
+
+    type: Literal["anomaly"]
+    """threshold: bounds on the canary; compare: canary against baseline; burnRate: SLO error budget;
+    anomaly: the new revision against the metric's own history."""
+    history: _Duration = _Duration("1h")
+    """How much of the time before the release is the metric's recent history."""
+    seasons: tuple[_Duration, ...] = pydantic.Field(
+        default_factory=lambda: (_Duration("24h"), _Duration("168h")), max_length=4
+    )
+    """Seasonal periods: the same time one period ago (24h: yesterday, 168h: last week) is the reference
+    when data exists."""
+    max_deviation: float = pydantic.Field(default=4, gt=0, allow_inf_nan=False)
+    """How many robust standard deviations (1.4826 MAD) from the reference count as an anomaly."""
+    max_relative_increase: float = pydantic.Field(
+        default=0.2, ge=0, allow_inf_nan=False, description=_TOLERANCE_DOC
+    )
+    direction: Direction = pydantic.Field(default=Direction.HIGHER_IS_WORSE, description=_DIRECTION_DOC)
+
+
+Judge = Annotated[
+    ThresholdJudge | CompareJudge | BurnRateJudge | AnomalyJudge, pydantic.Field(discriminator="type")
+]
+SeriesJudge = CompareJudge | BurnRateJudge | AnomalyJudge
+"""The judges that read a metric as a series of intervals (`analysis.series`)."""
 
 
 class MetricKind(enum.StrEnum):
@@ -158,6 +245,15 @@ class RatioMetric(_MetricBase):
 
 
 class _SingleQueryMetric(_MetricBase):
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            rule="self.judge.type != 'burnRate'",
+            message="a burnRate judge reads an error ratio: use it on a ratio metric",
+            field_path=".judge",
+            check=lambda metric: not isinstance(metric.judge, BurnRateJudge),
+        ),
+    )
+
     query: Query
     """The query whose single value is the metric."""
 
@@ -493,6 +589,9 @@ class ReleaseValidationStatus(_StatusModel):
     """Index into spec.steps of the running step."""
     step_started_at: pydantic.AwareDatetime | None = None
     """When the running step (or the bake) began; its duration counts from here."""
+    analysis_started_at: pydantic.AwareDatetime | None = None
+    """When the evidence the statistical judges weigh began to accumulate: the first step's start, or the
+    bake's. Looking at it every interval does not make a false alarm likelier."""
     promotion_started_at: pydantic.AwareDatetime | None = None
     """When promotion began: during the bake, the baseline is the stable pods' metrics as of this time."""
     canary_weight: int | None = pydantic.Field(default=None, ge=0, le=100)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import ClassVar, Protocol
 
-from releaseguard.analysis import measurement
+from releaseguard.analysis import measurement, series
 from releaseguard.models import v1alpha1
 from releaseguard.providers import selector
 
@@ -30,6 +30,22 @@ class MetricProvider(Protocol):
 
         With `baseline_at`, the baseline's window ends then instead: after promotion the stable pods are gone,
         so the new revision is compared with what they measured before it.
+        """
+        ...
+
+    async def measure_series(
+        self,
+        metric: v1alpha1.Metric,
+        *,
+        pods: selector.Selector,
+        end: datetime.datetime,
+        step: datetime.timedelta,
+        count: int,
+    ) -> series.Side:
+        """The metric for `pods` over `count` intervals of `step`, the last one ending at `end`.
+
+        A query is evaluated once per interval with `{{ window }}` set to the interval, so each point is
+        what happened in that interval: counts for a ratio, buckets for a latency quantile, else a reading.
         """
         ...
 
@@ -61,3 +77,8 @@ class QueryError(ProviderError):
 def side_from_error(error: ProviderError, *, queries: str) -> measurement.Side:
     """The side a failure leaves: its reason, and the source's words followed by the queries it concerns."""
     return measurement.Side(unavailable=error.reason, detail=f"{error}\n{queries}" if queries else str(error))
+
+
+def series_side_from_error(error: ProviderError, *, queries: str) -> series.Side:
+    """`side_from_error` for a series."""
+    return series.Side(unavailable=error.reason, detail=f"{error}\n{queries}" if queries else str(error))

@@ -14,6 +14,7 @@ import datetime
 import math
 import time
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -21,9 +22,9 @@ import urllib3
 from prometheus_api_client import exceptions as client_exceptions
 from prometheus_api_client import prometheus_connect
 
-from releaseguard.analysis import measurement
+from releaseguard.analysis import measurement, series
 from releaseguard.models import duration, v1alpha1
-from releaseguard.providers import base, query
+from releaseguard.providers import base, query, ranges
 from releaseguard.providers import selector as label_selector
 
 DEFAULT_TIMEOUT = datetime.timedelta(seconds=10)
@@ -74,6 +75,70 @@ class PrometheusProvider:
             client.close()
         return measurement.Measurement(name=metric.name, canary=canary_side, baseline=baseline_side)
 
+    async def measure_series(
+        self,
+        metric: v1alpha1.Metric,
+        *,
+        pods: label_selector.Selector,
+        end: datetime.datetime,
+        step: datetime.timedelta,
+        count: int,
+    ) -> series.Side:
+        seconds = max(1, int(step.total_seconds()))
+        at = ranges.stamps(end=math.floor(end.timestamp()), step=seconds, count=max(1, count))
+        window = datetime.timedelta(seconds=seconds)
+        client = self._client()
+        try:
+            if isinstance(metric, v1alpha1.RatioMetric):
+                errors_query = query.render_query(metric.errors, selector=pods, window=window)
+                total_query = query.render_query(metric.total, selector=pods, window=window)
+                queries = f"errors: {errors_query}\ntotal: {total_query}"
+                errors, total = await asyncio.gather(
+                    self._run_range(client, errors_query, at=at, step=seconds),
+                    self._run_range(client, total_query, at=at, step=seconds),
+                )
+                try:
+                    points: tuple[series.Point | None, ...] = ranges.counts(
+                        errors=_raised(errors), total=_raised(total), at=at
+                    )
+                except base.ProviderError as error:
+                    return base.series_side_from_error(error, queries=queries)
+                return series.Side(points=points, detail=queries)
+            value_query = query.render_query(metric.query, selector=pods, window=window)
+            queries = f"query: {value_query}"
+            result = await self._run_range(client, value_query, at=at, step=seconds)
+            try:
+                if isinstance(metric, v1alpha1.LatencyMetric) and metric.quantile is not None:
+                    points = ranges.histograms(_raised(result), at=at)
+                else:
+                    points = ranges.values(_raised(result), at=at)
+            except base.ProviderError as error:
+                return base.series_side_from_error(error, queries=queries)
+            return series.Side(points=points, detail=queries)
+        finally:
+            client.close()
+
+    async def _run_range(
+        self, client: prometheus_connect.PrometheusConnect, promql: str, *, at: tuple[float, ...], step: int
+    ) -> list[Any] | base.ProviderError:
+        """Like `_run`, for a range query with one sample at each of `at`."""
+        params = {
+            "start": f"{at[0]:.3f}",
+            "end": f"{at[-1]:.3f}",
+            "step": str(step),
+            "timeout": _render_timeout(self.timeout),
+        }
+        start, end = (datetime.datetime.fromtimestamp(stamp, datetime.UTC) for stamp in (at[0], at[-1]))
+        try:
+            return await asyncio.to_thread(
+                self._answer,
+                lambda: client.custom_query_range(
+                    promql, start_time=start, end_time=end, step=str(step), params=params
+                ),
+            )
+        except base.ProviderError as error:
+            return error
+
     async def _side(
         self,
         client: prometheus_connect.PrometheusConnect,
@@ -116,8 +181,12 @@ class PrometheusProvider:
 
     def _query(self, client: prometheus_connect.PrometheusConnect, promql: str, *, at: float) -> list[Any]:
         params = {"time": f"{at:.3f}", "timeout": _render_timeout(self.timeout)}
+        return self._answer(lambda: client.custom_query(promql, params=params))
+
+    def _answer(self, ask: Callable[[], object]) -> list[Any]:
+        """The result list of one API call, its failures mapped to the provider's errors."""
         try:
-            result = client.custom_query(promql, params=params)
+            result = ask()
         except requests.Timeout:
             raise base.ProviderUnavailable(
                 f"Prometheus at {self.url} did not answer within {_render_timeout(self.timeout)}"
@@ -147,6 +216,12 @@ class PrometheusProvider:
             # Annotated int by the client, but handed unchanged to requests, which takes fractions of seconds.
             timeout=typing.cast(int, self.timeout.total_seconds()),
         )
+
+
+def _raised(result: list[Any] | base.ProviderError) -> list[Any]:
+    if isinstance(result, base.ProviderError):
+        raise result
+    return result
 
 
 def _raise_for_status(response: requests.Response, **kwargs: object) -> None:

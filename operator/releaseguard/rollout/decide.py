@@ -12,7 +12,7 @@ import dataclasses
 import datetime
 import re
 
-from releaseguard.analysis import judges, verdicts
+from releaseguard.analysis import judgement, judges, measurement, series, verdicts
 from releaseguard.models import conditions, v1alpha1
 from releaseguard.rollout import observation, plan, templates
 
@@ -88,6 +88,11 @@ class AnalysisRequest:
     canary: PodGroup
     baseline: PodGroup
     window: datetime.timedelta
+    """What one value covers: the window of a threshold's query, the length of one interval of a series."""
+    since: datetime.datetime
+    """When the analysis began: a series covers the intervals from then to now."""
+    history: PodGroup
+    """Every pod of the target except the canary's, ending where the release began: the metric's history."""
 
 
 MIN_WINDOW = datetime.timedelta(seconds=30)
@@ -109,6 +114,7 @@ def analysis_request(
     if last is not None and now - last.time < interval and last.time >= status.step_started_at:
         return None
     window = max(interval, MIN_WINDOW)
+    since = status.analysis_started_at or status.step_started_at
     match_labels = dict(target.selector.get("matchLabels") or {})
     stable_rs = target.replica_set(stable.replica_set)
     baseline_pods = PodGroup(
@@ -117,13 +123,21 @@ def analysis_request(
         labels=match_labels
         | {templates.POD_TEMPLATE_HASH_LABEL: stable_rs.pod_template_hash if stable_rs else ""},
     )
+    history = PodGroup(
+        namespace=target.namespace,
+        pod_regex=f"{re.escape(target.name)}-[a-z0-9]+-[a-z0-9]+",
+        labels=match_labels,
+        at=status.promotion_started_at if status.phase == Phase.BAKING else since,
+    )
     if status.phase == Phase.PROGRESSING or paused_for_inconclusive(status):
         canary_pods = PodGroup(
             namespace=target.namespace,
             pod_regex=f"{re.escape(_canary_name(target.name))}-[a-z0-9]+-[a-z0-9]+",
             labels=match_labels | {templates.TRACK_LABEL: templates.CANARY_TRACK},
         )
-        return AnalysisRequest(canary=canary_pods, baseline=baseline_pods, window=window)
+        return AnalysisRequest(
+            canary=canary_pods, baseline=baseline_pods, window=window, since=since, history=history
+        )
     current = target.current_replica_set
     if status.phase == Phase.BAKING and current is not None:
         canary_pods = PodGroup(
@@ -132,7 +146,9 @@ def analysis_request(
             labels=match_labels | {templates.POD_TEMPLATE_HASH_LABEL: current.pod_template_hash},
         )
         before = dataclasses.replace(baseline_pods, at=status.promotion_started_at)
-        return AnalysisRequest(canary=canary_pods, baseline=before, window=window)
+        return AnalysisRequest(
+            canary=canary_pods, baseline=before, window=window, since=since, history=history
+        )
     return None
 
 
@@ -331,6 +347,7 @@ def _start(release: _Release) -> None:
         phase=Phase.PROGRESSING,
         current_step_index=0,
         step_started_at=None,
+        analysis_started_at=None,
         promotion_started_at=None,
         canary_weight=0,
         canary_revision=canary,
@@ -399,6 +416,8 @@ def _progressing(release: _Release) -> None:
             _keep_canary(release)
             return
         draft.update(step_started_at=draft.now)
+        if draft.status.analysis_started_at is None:
+            draft.update(analysis_started_at=draft.now)
     if not _analyse(release):
         return
     if draft.consume(Request.PROMOTE):
@@ -458,7 +477,7 @@ def _analyse(release: _Release, *, may_pause: bool = True) -> bool:
         verdicts.MetricJudgement(
             name=measured.name,
             critical=rules[measured.name][1],
-            judgement=judges.judge(rules[measured.name][0], measured),
+            judgement=_judge(rules[measured.name][0], measured),
         )
         for measured in measurements
         if measured.name in rules
@@ -486,6 +505,17 @@ def _analyse(release: _Release, *, may_pause: bool = True) -> bool:
         _pause(release, Reason.INCONCLUSIVE_LIMIT_REACHED, _evidence(summary))
         return False
     return True
+
+
+def _judge(
+    judge: v1alpha1.Judge, measured: measurement.Measurement | series.SeriesMeasurement
+) -> judgement.Judgement:
+    """A measurement of the shape its judge reads (see reconciler.measure_metrics) gets judged."""
+    if isinstance(judge, v1alpha1.ThresholdJudge) and isinstance(measured, measurement.Measurement):
+        return judges.judge(judge, measured)
+    if not isinstance(judge, v1alpha1.ThresholdJudge) and isinstance(measured, series.SeriesMeasurement):
+        return judges.judge_series(judge, measured)
+    raise TypeError(f"{measured.name}: a {judge.type} judge cannot read a {type(measured).__name__}")
 
 
 def _judging_rules(spec: v1alpha1.ReleaseValidationSpec) -> dict[str, tuple[v1alpha1.Judge, bool]]:
@@ -579,7 +609,9 @@ def _promoting(release: _Release) -> None:
         _succeed(release)
         return
     message = f"promoted; baking for {bake.duration}"
-    draft.update(phase=Phase.BAKING, step_started_at=draft.now, last_analysis=None)
+    draft.update(
+        phase=Phase.BAKING, step_started_at=draft.now, analysis_started_at=draft.now, last_analysis=None
+    )
     draft.progressing(Status.TRUE, Reason.BAKING, message)
     draft.decision(plan.EventType.NORMAL, Reason.BAKING, message)
 

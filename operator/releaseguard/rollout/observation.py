@@ -10,7 +10,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from releaseguard.analysis import measurement
+from releaseguard.analysis import measurement, series
 
 GUARDED_BY_ANNOTATION = "releaseguard.io/guarded-by"
 """On a target Deployment: the ReleaseValidation that paused it and owns its rollouts."""
@@ -93,5 +93,5 @@ class Observed:
     """None when the spec is too broken to name a target."""
     canary: CanaryObservation | None = None
     requests: frozenset[Request] = frozenset()
-    measurements: tuple[measurement.Measurement, ...] | None = None
+    measurements: tuple[measurement.Measurement | series.SeriesMeasurement, ...] | None = None
     """Fresh measurements when an analysis was due (see analysis_request), else None."""

@@ -1,0 +1,129 @@
+"""A metric as a series of equal intervals, for the judges that weigh accumulating evidence.
+
+A threshold judge reads one value. The statistical judges (compare, burnRate, anomaly) read what happened in
+every interval since the analysis began: the counts behind a ratio, the histogram behind a latency, the
+readings of a gauge. They are recomputed from this series at every look, so the judgement is a pure
+function of data Prometheus keeps: an operator restart loses nothing.
+
+Interval `i` of the canary and interval `i` of the baseline cover the same stretch of time (or, during the
+bake, the same position before the promotion). A missing interval (no series, a scrape gap) is None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+from releaseguard.analysis import measurement
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Counts:
+    """A ratio metric's interval: bad events among all events."""
+
+    errors: float
+    total: float
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.errors <= self.total and math.isfinite(self.total)):
+            raise ValueError(f"counts must satisfy 0 ≤ errors ≤ total < ∞, not {self.errors}/{self.total}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Histogram:
+    """A latency metric's interval: cumulative bucket counts, as Prometheus' `le` buckets are.
+
+    `buckets` is sorted by upper bound, ends with +Inf, and its counts never decrease: the count at bound
+    `le` is the number of requests that took at most `le` seconds; the last one is the total.
+    """
+
+    buckets: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        bounds = [bound for bound, _ in self.buckets]
+        counts = [count for _, count in self.buckets]
+        if not bounds or bounds[-1] != math.inf:
+            raise ValueError("a histogram needs a +Inf bucket")
+        if any(later <= earlier for earlier, later in itertools.pairwise(bounds)):
+            raise ValueError("histogram bucket bounds must increase")
+        if any(not math.isfinite(count) or count < 0 for count in counts):
+            raise ValueError("histogram bucket counts must be finite and not negative")
+        if any(later < earlier for earlier, later in itertools.pairwise(counts)):
+            raise ValueError("histogram bucket counts must not decrease (buckets are cumulative)")
+
+    @property
+    def total(self) -> float:
+        return self.buckets[-1][1]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Value:
+    """A gauge's interval, or a latency given as one number: one reading."""
+
+    value: float
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ValueError(f"a reading must be a finite number, not {self.value}")
+
+
+Point = Counts | Histogram | Value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Side:
+    """One group of pods over the intervals of the analysis, oldest first."""
+
+    points: tuple[Point | None, ...] = ()
+    unavailable: measurement.Unavailable | None = None
+    """Why there is no series at all (the source failed); a judge then answers Inconclusive."""
+    detail: str = ""
+    """The provider's words about a failure, or the rendered queries, for the evidence."""
+
+    def upto(self, count: int) -> Side:
+        """The first `count` intervals: what the judge saw at that look."""
+        return dataclasses.replace(self, points=self.points[:count])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SeriesMeasurement:
+    """What the statistical judges read for one metric.
+
+    For compare, `canary` and `baseline` are aligned interval by interval. For anomaly, `baseline` is the
+    metric's history before the release (any length) and `seasonal` holds the same stretch of time as
+    `canary` one season ago (a day, a week), aligned with it. burnRate reads the canary alone.
+    """
+
+    name: str
+    interval_seconds: float
+    canary: Side
+    baseline: Side
+    seasonal: tuple[Side, ...] = ()
+    quantile: float | None = None
+    """For a latency metric over histograms, the quantile the user cares about (the median is judged too)."""
+
+
+def quantile(buckets: Histogram, q: float) -> float | None:
+    """The `q` quantile of a histogram, as PromQL's histogram_quantile computes it.
+
+    Linear interpolation inside the bucket the rank falls in, the first bucket starting at 0 (or at its
+    bound, if negative); a rank in the +Inf bucket gives the highest finite bound. None for an empty
+    histogram, or one with no finite bound.
+    """
+    if not 0 <= q <= 1:
+        raise ValueError(f"a quantile is between 0 and 1, not {q}")
+    total = buckets.total
+    if total <= 0 or len(buckets.buckets) < 2:
+        return None
+    rank = q * total
+    lower_bound, lower_count = min(0.0, buckets.buckets[0][0]), 0.0
+    for bound, count in buckets.buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return buckets.buckets[-2][0]
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return buckets.buckets[-2][0]
