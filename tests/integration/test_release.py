@@ -34,7 +34,13 @@ CHECKS = """    syntheticChecks:
 """
 
 
-def release_validation(*, mode: str = "revert", bake: str | None = None, checks: bool = True) -> str:
+def release_validation(
+    *,
+    mode: str = "revert",
+    bake: str | None = None,
+    checks: bool = True,
+    error_judge: str = "{type: threshold, max: 0.02}",
+) -> str:
     """The test's ReleaseValidation; without `checks`, only Prometheus metrics judge (to test one of them)."""
     bake_line = f"  bake: {{duration: {bake}}}" if bake else ""
     checks_lines = CHECKS if checks else ""
@@ -57,7 +63,7 @@ spec:
         kind: ratio
         errors: sum(increase(http_requests_total{{code=~"5..",{{{{ selector }}}}}}[{{{{ window }}}}]))
         total: sum(increase(http_requests_total{{{{{{ selector }}}}}}[{{{{ window }}}}]))
-        judge: {{type: threshold, max: 0.02}}
+        judge: {error_judge}
       - name: p95-latency
         kind: latency
         quantile: 0.95
@@ -151,6 +157,26 @@ def test_error_rate_regression_is_rolled_back(kubectl: conftest.Kubectl, namespa
     assert f"error-rate Fail (canary {error_rate['canary']:.4g}, baseline " in decision["message"]
     assert "max 0.02" in decision["message"]
     assert rolled_back["status"]["lastDecision"]["message"] == decision["message"]
+
+
+@pytest.mark.usefixtures("load")
+@pytest.mark.parametrize(
+    ("judge", "reason"),
+    [
+        ("{type: compare}", "SignificantRegression"),
+        ("{type: burnRate, objective: 0.999}", "BurnRateExceeded"),
+    ],
+)
+def test_the_statistical_judges_roll_back_an_error_rate_regression(
+    kubectl: conftest.Kubectl, namespace: str, judge: str, reason: str
+) -> None:
+    start_release(kubectl, namespace, image="2.0-errors", checks=False, error_judge=judge)
+    rolled_back = wait_for_phase(kubectl, namespace, "RolledBack")
+
+    error_rate = failing_results(rolled_back)["error-rate"]
+    assert error_rate["reason"] == reason
+    assert error_rate["canary"] > 0.05  # 10% of the canary's requests fail (a burn rate of 100 for burnRate)
+    assert image_of(kubectl, namespace) == "releaseguard-demo:1.0"
 
 
 @pytest.mark.usefixtures("load")
