@@ -4,28 +4,47 @@ The rule from the spec: the canary regresses when canary - baseline > max(maxRel
 maxAbsoluteIncrease) in the bad direction (lowerIsWorse flips it). It is judged at every look on all the
 intervals so far.
 
-Looking often must not fail healthy canaries. Every test here is the always-valid binomial test of
+Looking often must not fail healthy canaries. Every test here is one of the always-valid tests of
 `sequential` (a mixture likelihood ratio, failing when it reaches 1/alpha): its false-positive rate stays
 below alpha however many looks there are, while a clear regression still stops the release within a few
-looks. So each metric kind becomes "a share of bad events above the share tolerated": errors among
-requests for a ratio, requests slower than a limit for a latency histogram, intervals where the canary's
-reading is worse than the baseline's beyond tolerance for readings.
+looks. A ratio is weighed as two rates, the canary's errors against the baseline's; the other kinds become
+"a share of bad events above the share tolerated": requests slower than a limit for a latency histogram,
+intervals where the canary's reading is worse than the baseline's beyond tolerance for readings.
 
 The baseline is noisy too, and it does not see the same traffic. A global incident (a dependency failing)
 raises both sides, and it may start mid-analysis just as a step moves the canary from 10% to 50% of the
 traffic: the canary then has most of its requests in the bad stretch, the baseline fewer, and comparing
-cumulative ratios would blame the release. So the reference is the baseline standardised to the canary's
-traffic over time: each interval's baseline ratio (or histogram) weighted by the canary's requests in that
-interval, which is what the baseline would have shown with the canary's traffic. Its sampling error is
-bounded before the tolerance is added: a Jeffreys bound on the effective count 1/Σ(w²/n_b) for ratios, an
-order-statistic rank bound for quantiles. The bound costs half of the statistic's alpha, so by the union
-bound a healthy canary still fails with probability at most alpha. Spending alpha there is needed, since
-trusting the point estimate fails canaries whenever the baseline merely had a lucky stretch, and cheap
-once the baseline has several times the canary's traffic. The bound holds at each look rather than
-uniformly over looks; the tolerance absorbs that in practice. Simulated at 10 s intervals over 60 looks
-(canary 5 req/s, baseline 45 req/s, baseline error ratio 1-5%), none of 500 healthy canaries failed, nor
-any of 500 exactly at the tolerance (20% worse), while a doubled error ratio failed 83% of the time (46%
-at 1-2% baseline errors, where 3000 canary requests hold too few errors to tell; 96% and more from 3%).
+cumulative ratios would blame the release. So a ratio is weighed interval by interval, by the two-sample
+test of `sequential`: of the errors both sides made in an interval, the canary's share is set by its share
+of the traffic and by θ, its error ratio over the baseline's, whatever the error ratio of the moment. The
+null is θ ≤ 1 + maxRelativeIncrease (θ ≥ 1 - maxRelativeIncrease when lower is worse). Nothing of the
+baseline is estimated, so no alpha goes to bounding it, which a test against the baseline's ratio needs
+(its point estimate would fail canaries whenever the baseline merely had a lucky stretch). Simulated at
+10 s intervals over 60 looks (canary 5 req/s, baseline 45 req/s, baseline error ratio 1-5%), a doubled
+error ratio fails 94.5% of 2000 canaries (82.5% at 1-2% baseline errors, where 3000 canary requests hold
+too few errors to tell; all from 3%), where the test against a bound on the baseline's ratio that this one
+replaced failed 83%; a fivefold one fails at the 2nd look in the median (the 1st with the canary at 25%
+of 50 req/s, the 3rd at 5 of 20 req/s). Of 8000 healthy canaries (plain noise; steps from 10% to 25% to
+50%, alone and with an incident multiplying every error ratio by 3 to 10 mid-analysis; incidents alone;
+bursts; missing intervals; under 1 req/s; error ratios of 10-40%) 4 failed, and 0.3% of those exactly at
+the tolerance. Each alternative is one θ for the whole analysis, so a regression that starts mid-analysis
+is diluted by the healthy stretch before it, and a baseline with little more traffic than the canary adds
+its own noise: on hack/bench-judge's scenarios, half of them regressing from mid-way, a doubled error ratio
+at 5 req/s or more fails 71% of the time.
+
+The test takes each side's errors to vary as Poisson counts do, right for rare events. Common ones vary
+less (a binomial's variance is n·p(1-p)), which keeps the test valid but slows it: a success ratio falling
+from 99% to 85%, lower is worse, takes 20 looks of 100 requests to fail, where the same release judged on
+its error ratio, higher is worse, fails at the first. Judge the rare side of a ratio.
+
+maxAbsoluteIncrease asks for a regression beyond both margins (the larger one applies), so with it set the
+canary must fail a second test too, each at the statistic's whole alpha: an intersection-union test, which
+errs only if the test whose null holds errs. The second one sets the canary's cumulative ratio against the
+baseline's standardised to the canary's traffic over time (each interval's ratio weighted by the canary's
+requests in it: what the baseline would have shown with the canary's traffic, and the baseline value
+reported), plus maxAbsoluteIncrease. That reference's sampling error is bounded first, by a Jeffreys bound
+on the effective count 1/Σ(w²/n_b), which costs half of the test's alpha; the bound holds at each look
+rather than uniformly over looks, which the tolerance absorbs in practice.
 
 Readings (gauges) have no counts to pool, and their level moves with load. They are paired: interval by
 interval, is the canary worse than the baseline beyond tolerance? If it is not worse, that happens at most
@@ -33,17 +52,21 @@ half the time: a sign test, which needs no model of the readings' spread and mak
 both sides harmless.
 
 Latency histograms are judged at the median and at the user's quantile, each with half the alpha
-(Bonferroni): a regression of the tail alone, or of the bulk alone, both count. Requests slower than the
-limit are counted by linear interpolation inside the limit's bucket, as histogram_quantile reads
-quantiles; above the last finite bound nothing is known, so nothing there counts as slower. The tolerance
-is only as sharp as the buckets: interpolating the reference's quantile in one bucket and the canary's
-count in another is off by a few points of share where buckets are wide, so a canary exactly at the
-tolerance can fail (12% of such canaries over 60 looks with Prometheus' default buckets; none with
-buckets 25% apart, nor of those only 10% worse); a healthy canary does not (none of 500), and one 50%
-slower fails (all of 500, by the 8th look for half of them).
+(Bonferroni): a regression of the tail alone, or of the bulk alone, both count. The reference is the
+baseline standardised as above, each interval's histogram scaled to the canary's requests in it; its
+quantile is bounded by an order-statistic rank bound on the effective count, which costs half of the
+statistic's alpha, so by the union bound a healthy canary still fails with probability at most alpha, and
+is cheap once the baseline has several times the canary's traffic. Requests slower than the limit are
+counted by linear interpolation inside the limit's bucket, as histogram_quantile reads quantiles; above
+the last finite bound nothing is known, so nothing there counts as slower. The tolerance is only as sharp
+as the buckets: interpolating the reference's quantile in one bucket and the canary's count in another is
+off by a few points of share where buckets are wide, so a canary exactly at the tolerance can fail (12% of
+such canaries over 60 looks with Prometheus' default buckets; none with buckets 25% apart, nor of those
+only 10% worse); a healthy canary does not (none of 500), and one 50% slower fails (all of 500, by the 8th
+look for half of them).
 
 When the canary did not fail but the baseline's latest intervals are significantly worse than its earlier
-ones (the same test, with its earlier intervals as the reference), something outside the release is
+ones (a share test as above, its earlier intervals the reference), something outside the release is
 happening: Inconclusive (GlobalAnomaly), not a Pass. A Pass also waits until the canary's traffic could
 have shown a clear regression (about twice the tolerated error ratio); until then it is Inconclusive
 (TooFewSamples) with the number still needed. With maxAbsolute set, the canary alone is also tested
@@ -53,9 +76,10 @@ against that ceiling, with half of alpha; the comparison gets the other half.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -82,6 +106,8 @@ release, at least `RECENT_MIN`: recent enough to catch an incident early, long e
 RECENT_MIN = 3
 
 _Array = npt.NDArray[np.float64]
+_NO_COUNTS = series.Counts(errors=0.0, total=0.0)
+"""A missing interval, or one of another kind: no requests, which every ratio test skips."""
 _PASS, _FAIL, _INCONCLUSIVE = v1alpha1.Verdict.PASS, v1alpha1.Verdict.FAIL, v1alpha1.Verdict.INCONCLUSIVE
 _Reason = judgement.Reason
 
@@ -131,8 +157,8 @@ class _Budget:
     """For bounding one statistic's reference value from the baseline."""
     test: float
     """For one statistic's sequential test, when its reference is estimated."""
-    paired: float
-    """For one statistic's test when nothing is estimated (readings, paired)."""
+    exact: float
+    """For one statistic's test when nothing is estimated: readings (paired) and ratios (conditional)."""
 
     @classmethod
     def of(cls, judge: v1alpha1.CompareJudge, *, statistics: int) -> _Budget:
@@ -140,31 +166,59 @@ class _Budget:
         ceiling = alpha * CEILING_SHARE if judge.max_absolute is not None else 0.0
         each = (alpha - ceiling) / statistics
         return cls(
-            ceiling=ceiling, reference=each * REFERENCE_SHARE, test=each * (1 - REFERENCE_SHARE), paired=each
+            ceiling=ceiling, reference=each * REFERENCE_SHARE, test=each * (1 - REFERENCE_SHARE), exact=each
         )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Test:
-    """One sequential test of a share of bad events against the share tolerated, with its numbers."""
+    """One sequential test against the tolerance, with its numbers."""
 
     log_evidence: float
     alpha: float
-    tolerated: float
-    """The share of bad events (in the bad direction) at the edge of tolerance."""
     detail: str
+    needed: Callable[[], float]
+    """Trials before a clear regression would have failed this test: a root search for most tests, so
+    only called when the verdict asks."""
 
     @property
     def significant(self) -> bool:
         return self.log_evidence >= math.log(1 / self.alpha)
 
-    def needed(self) -> float:
-        """Trials before a clear regression from the tolerated share would have failed this test."""
-        return sequential.trials_needed(p0=self.tolerated, alpha=self.alpha)
+    @property
+    def margin(self) -> float:
+        """How far the evidence is from the bar, in logs: positive once significant."""
+        return self.log_evidence - math.log(1 / self.alpha)
 
     def render(self) -> str:
         relation = "≥" if self.significant else "<"
         return f"{self.detail}; evidence {_evidence(self.log_evidence)} {relation} {1 / self.alpha:.3g}"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Regression:
+    """A regression of one statistic, shown when every one of its tests is significant.
+
+    One test for most statistics. A ratio with maxAbsoluteIncrease set regresses only when the canary is
+    beyond both the relative and the absolute margin, so both tests must reject, each at the statistic's
+    whole alpha: an intersection-union test, which errs only when the member whose null holds errs.
+    """
+
+    tests: tuple[_Test, ...]
+
+    @property
+    def significant(self) -> bool:
+        return all(test.significant for test in self.tests)
+
+    @property
+    def margin(self) -> float:
+        return min(test.margin for test in self.tests)
+
+    def needed(self) -> float:
+        return max(test.needed() for test in self.tests)
+
+    def render(self) -> str:
+        return "; ".join(test.render() for test in self.tests)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -177,8 +231,8 @@ class _Analysis:
     """Canary requests, or paired intervals for readings, in the intervals judged."""
     unit: str
     default_needed: float
-    regression: tuple[_Test, ...]
-    """Canary against the standardised baseline; at least one."""
+    regression: tuple[_Regression, ...]
+    """Canary against the baseline, one per statistic (Bonferroni); at least one."""
     ceiling: _Test | None
     incident: tuple[_Test, ...]
     """The baseline's latest intervals against its earlier ones; empty with too few intervals."""
@@ -197,17 +251,17 @@ def _verdict(judge: v1alpha1.CompareJudge, analysis: _Analysis, *, rule: str) ->
 
     if analysis.ceiling is not None and analysis.ceiling.significant:
         return result(_FAIL, _Reason.ABSOLUTE_LIMIT_EXCEEDED, analysis.ceiling.render())
-    failed = [test.render() for test in analysis.regression if test.significant]
+    failed = [regression.render() for regression in analysis.regression if regression.significant]
     if failed:
         return result(_FAIL, _Reason.SIGNIFICANT_REGRESSION, "; ".join(failed))
     incident = next((test for test in analysis.incident if test.significant), None)
     if incident is not None:
         return result(_INCONCLUSIVE, _Reason.GLOBAL_ANOMALY, f"not the release: {incident.render()}")
-    closest = max(analysis.regression, key=lambda test: test.log_evidence)
+    closest = max(analysis.regression, key=lambda regression: regression.margin)
     needed = analysis.default_needed if judge.min_samples is None else judge.min_samples
     if judge.min_samples is None and analysis.accrued < needed:
         # Only now, as it takes a root search: how much the canary's traffic could have shown by now.
-        needed = min(needed, max(test.needed() for test in analysis.regression))
+        needed = min(needed, max(regression.needed() for regression in analysis.regression))
     if analysis.accrued < needed:
         more = _count(math.ceil(needed - analysis.accrued))
         message = f"{_count(analysis.accrued)} canary {analysis.unit}, {more} more needed: {closest.render()}"
@@ -237,15 +291,22 @@ def _ratio(
     effective = 1 / float((weights**2 / baseline_totals[both]).sum())
     if not (math.isfinite(reference) and math.isfinite(effective)):
         return None
-    regression = _ratio_test(
-        judge,
-        reference=reference,
-        effective=effective,
-        errors=errors,
-        total=total,
-        budget=budget,
-        who="canary",
+    tests: tuple[_Test, ...] = (
+        _conditional_test(
+            judge,
+            canary_errors=canary_errors[both],
+            canary_totals=canary_totals[both],
+            baseline_errors=baseline_errors[both],
+            baseline_totals=baseline_totals[both],
+            reference=reference,
+            budget=budget,
+        ),
     )
+    if judge.max_absolute_increase > 0:
+        absolute = _absolute_test(
+            judge, reference=reference, effective=effective, errors=errors, total=total, budget=budget
+        )
+        tests = (*tests, absolute)
     ceiling = None
     if judge.max_absolute is not None:
         ceiling = _share_test(
@@ -263,9 +324,71 @@ def _ratio(
         accrued=total,
         unit="requests",
         default_needed=DEFAULT_MIN_REQUESTS,
-        regression=(regression,),
+        regression=(_Regression(tests=tests),),
         ceiling=ceiling,
         incident=_ratio_incident(judge, errors=baseline_errors, totals=baseline_totals, budget=budget),
+    )
+
+
+def _conditional_test(
+    judge: v1alpha1.CompareJudge,
+    *,
+    canary_errors: _Array,
+    canary_totals: _Array,
+    baseline_errors: _Array,
+    baseline_totals: _Array,
+    reference: float,
+    budget: _Budget,
+) -> _Test:
+    """The relative margin: the canary's share of each interval's errors, against its share at tolerance."""
+    higher = _higher(judge)
+    tolerated = 1 + judge.max_relative_increase if higher else 1 - judge.max_relative_increase
+    errors, total = float(canary_errors.sum()), float(canary_totals.sum())
+    times = f"{errors / total / reference:.3g}x, " if reference > 0 else ""
+    return _Test(
+        log_evidence=sequential.log_evidence_ratio(
+            canary=canary_errors,
+            canary_trials=canary_totals,
+            baseline=baseline_errors,
+            baseline_trials=baseline_totals,
+            theta0=tolerated,
+            higher=higher,
+        ),
+        alpha=budget.exact,
+        detail=f"canary {_count(errors)}/{_count(total)} = {errors / total:.4g} vs baseline {reference:.4g}"
+        f" ({times}tolerated {tolerated:.3g}x)",
+        needed=functools.partial(
+            sequential.ratio_trials_needed,
+            theta0=tolerated,
+            higher=higher,
+            rate=reference,
+            share=total / float(baseline_totals.sum()),
+            alpha=budget.exact,
+        ),
+    )
+
+
+def _absolute_test(
+    judge: v1alpha1.CompareJudge,
+    *,
+    reference: float,
+    effective: float,
+    errors: float,
+    total: float,
+    budget: _Budget,
+) -> _Test:
+    """The absolute margin: the canary's ratio against the baseline's bound moved by maxAbsoluteIncrease."""
+    bound = _jeffreys(share=reference, effective=effective, level=budget.reference, upper=_higher(judge))
+    limit = bound + _direction(judge) * judge.max_absolute_increase
+    sign = "+" if _higher(judge) else "-"
+    return _share_test(
+        judge,
+        bad=errors,
+        trials=total,
+        p0=limit,
+        alpha=budget.test,
+        detail=f"canary {errors / total:.4g} vs baseline {reference:.4g} {sign} maxAbsoluteIncrease"
+        f" {judge.max_absolute_increase:g} (bound {bound:.4g}, limit {limit:.4g})",
     )
 
 
@@ -314,11 +437,12 @@ def _ratio_test(
 
 
 def _counts(points: Sequence[series.Point | None]) -> tuple[_Array, _Array]:
-    pairs = [
-        (point.errors, point.total) if isinstance(point, series.Counts) else (0.0, 0.0) for point in points
-    ]
-    table = np.array(pairs, dtype=np.float64).reshape(-1, 2)
-    return table[:, 0], table[:, 1]
+    # Two generators into np.fromiter: a list of pairs into np.array takes three times as long, which at
+    # 360 intervals was most of the judge's time.
+    counts = [point if isinstance(point, series.Counts) else _NO_COUNTS for point in points]
+    errors = np.fromiter((point.errors for point in counts), dtype=np.float64, count=len(counts))
+    totals = np.fromiter((point.total for point in counts), dtype=np.float64, count=len(counts))
+    return errors, totals
 
 
 def _jeffreys(*, share: float, effective: float, level: float, upper: bool) -> float:
@@ -424,7 +548,7 @@ def _latency(
         accrued=measured.total,
         unit="requests",
         default_needed=DEFAULT_MIN_REQUESTS,
-        regression=regression,
+        regression=tuple(_Regression(tests=(test,)) for test in regression),
         ceiling=ceiling,
         incident=_latency_incident(judge, bounds=bounds, rows=baseline_rows, ranks=ranks, budget=budget),
     )
@@ -572,7 +696,7 @@ def _readings(
     regression = _sign_test(
         bad=worse,
         trials=pairs,
-        alpha=budget.paired,
+        alpha=budget.exact,
         detail=f"canary median {canary_median:.4g} vs baseline {baseline_median:.4g}: worse beyond tolerance"
         f" in {worse} of {pairs} intervals",
     )
@@ -592,7 +716,7 @@ def _readings(
         accrued=pairs,
         unit="intervals",
         default_needed=DEFAULT_MIN_INTERVALS,
-        regression=(regression,),
+        regression=(_Regression(tests=(regression,)),),
         ceiling=ceiling,
         incident=_readings_incident(judge, values=baseline_values[~np.isnan(baseline_values)], budget=budget),
     )
@@ -634,8 +758,8 @@ def _sign_test(*, bad: int, trials: int, alpha: float, detail: str) -> _Test:
     return _Test(
         log_evidence=sequential.log_evidence(bad=bad, trials=trials, p0=0.5),
         alpha=alpha,
-        tolerated=0.5,
         detail=detail,
+        needed=functools.partial(sequential.trials_needed, p0=0.5, alpha=alpha),
     )
 
 
@@ -650,7 +774,12 @@ def _share_test(
         log_evidence, tolerated = sequential.log_evidence(bad=bad, trials=trials, p0=p0), p0
     else:
         log_evidence, tolerated = sequential.log_evidence_below(bad=bad, trials=trials, p0=p0), 1 - p0
-    return _Test(log_evidence=log_evidence, alpha=alpha, tolerated=tolerated, detail=detail)
+    return _Test(
+        log_evidence=log_evidence,
+        alpha=alpha,
+        detail=detail,
+        needed=functools.partial(sequential.trials_needed, p0=tolerated, alpha=alpha),
+    )
 
 
 def _tolerate(judge: v1alpha1.CompareJudge, *, reference: float) -> float:

@@ -1,12 +1,12 @@
-"""An always-valid test for "more than a share p0 of events are bad", for judges that look again and again.
+"""Always-valid tests for judges that look again and again: a share of bad events, and a ratio of two rates.
 
 The compare judge is called at every interval on the data accumulated so far, and stops the release the
 first time the evidence is strong enough. A classical test at level alpha, repeated at every look, fails
 a healthy canary far more often than alpha: with 60 looks, a 1% test fires on pure noise several times as
 often. What stays valid however often one looks, and whenever one stops, is a test martingale, so every
-test of the compare judge goes through the one primitive here.
+test of the compare judge goes through one of the two primitives here.
 
-The primitive is the mixture sequential probability ratio test (mSPRT, Robbins 1970; Johari et al. 2017)
+The first is the mixture sequential probability ratio test (mSPRT, Robbins 1970; Johari et al. 2017)
 for a binomial proportion. Among `trials` events, `bad` were bad; the null hypothesis is p ≤ p0. Mixing the
 likelihood ratio p^k (1-p)^(n-k) / (p0^k (1-p0)^(n-k)) over alternatives p ∈ [p0, 1] with a Beta(a, b)
 prior truncated to [p0, 1] has a closed form:
@@ -33,13 +33,56 @@ standard deviations of a half, one or one and a half times p1 - p0, and Beta pri
 100 or 500 centred at p1. This one is never more than 19% (9% on average) slower than the best of them in
 each case. The prior tuned for subtle regressions (standard deviation half as wide) is 35% slower on a
 fivefold one, and the fixed strengths lose up to 21%, 94% and 463%.
+
+The second primitive compares two rates of rare events, the canary's and the baseline's error ratios,
+without estimating either (the exact test for two Poisson rates, made sequential). In an interval where
+the canary served n_c requests and the baseline n_b, the errors of both, E = e_c + e_b, split between them
+as Binomial(E, π(θ)) with π(θ) = n_c·θ / (n_c·θ + n_b), where θ = p_canary / p_baseline: the baseline's
+own error ratio drops out. The null hypothesis is θ ≤ θ0 in every interval, whatever the error ratios do
+meanwhile (an incident that multiplies both leaves θ alone) and however the traffic splits (a step from 10%
+to 50% changes n_c and n_b, which each interval's π takes as they are). The evidence mixes, over
+alternatives θ ≥ θ0 on a fixed grid, the product over intervals of
+
+    LR_t(θ) = (π_t(θ) / π_t(θ0))^e_c,t · ((1 - π_t(θ)) / (1 - π_t(θ0)))^(E_t - e_c,t)
+            = (θ/θ0)^e_c,t · ((1 + s_t·θ0) / (1 + s_t·θ))^E_t,    s_t = n_c,t / n_b,t.
+
+Why it stays valid at every look. Write LR_t = A^e_c · B^e_b, with A = π/π0 > 1 > B = (1-π)/(1-π0) for an
+alternative above θ0 (below it when lower is worse, where every inequality turns). If the errors are
+Poisson with means μ_c, μ_b, E[LR_t] = exp(μ_c(A-1) + μ_b(B-1)), which is exactly 1 when
+μ_c/μ_b = s_t·θ0 and below 1 when the canary's share is smaller (a linear function of that share, with
+slope A - B > 0). Given E_t this is the statement that the likelihood ratio of a binomial, monotone in e_c,
+averages at most one at any share up to π0. Errors are binomial rather than Poisson: each request fails or
+not. A binomial's generating function lies below the Poisson's of the same mean,
+(1 + p(A-1))^n ≤ exp(n·p(A-1)), so E[LR_t] ≤ 1 at every error ratio, low or high, and for every θ' ≤ θ0.
+Each product over intervals is then a nonnegative supermartingale under the null, so is a mixture of them,
+and Ville's inequality bounds the chance that it ever reaches 1/alpha by alpha. At θ = 1 the argument can
+also be read given E_t: the canary's share of the errors is then hypergeometric, smaller in convex order
+than the binomial (Hoeffding 1963), so the test is conservative for a healthy canary. Near θ0 at high
+error ratios that reading no longer covers it (given E_t, a canary exactly at tolerance has odds of 1.26
+against the baseline's, not 1.2, at 20% errors), but the unconditional argument above still does. What
+high error ratios cost is power, since a binomial varies less than the Poisson counts the test assumes:
+the compare judge's docstring has the figures. Counts may be fractional; intervals where either side
+served nothing, or without errors, carry no evidence.
+
+The alternatives are θ0·g for 48 values of g evenly spaced in log g from 1 to 50, weighted by a mixture
+of two normals in log g: 80% around 1.5 (spread 0.2, in log g) and 20% around 4 (spread 0.5). The first
+holds the regressions where power is scarce: a doubled error ratio is g = 1.67 at the default tolerance of
+20%. The second holds the gross ones that must stop the release within a look or two: fivefold is
+g = 4.2. Simulated with the canary at 5 req/s, the baseline at 45, baseline errors of 1-5% and 60 looks of
+10 s (8000 canaries each), a doubled error ratio fails 94.9% of the time under this prior and a fivefold
+one at a mean look of 2.59. A single normal around g = 1.65 (spread 0.25) catches 95.0% but fivefold at
+2.76; weighting log g uniformly, 90.3% and 2.47; betting everything on g = 1.67, which no judge knows in
+advance, 96.0% and 3.13.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
+import numpy as np
+import numpy.typing as npt
 from scipy import optimize, special
 
 MAX_TRIALS = 10_000_000
@@ -47,6 +90,37 @@ MAX_TRIALS = 10_000_000
 SMALLEST_P0 = 1e-12
 """A smaller positive p0 is tested as this one: the prior's strength (about 1.5/p0) would leave floating
 point, and a larger p0 is only more cautious; no analysis sees the 10^12 requests where it matters."""
+RATIO_SPAN = 50.0
+"""The two-sample test's alternatives run from θ0 to this multiple of it (up to 1/50 of it when lower is
+worse); a regression beyond is caught by the largest one anyway."""
+RATIO_GRID = 48
+
+_Array = npt.NDArray[np.float64]
+
+
+def ratio_prior() -> tuple[_Array, _Array]:
+    """The two-sample test's alternatives as log(θ/θ0), and the log of their weights (summing to one).
+
+    Negated, the steps are the alternatives below θ0 when lower is worse, with the same weights.
+    """
+    steps = np.linspace(0.0, math.log(RATIO_SPAN), RATIO_GRID)
+    components = [
+        math.log(weight) - 0.5 * ((steps - math.log(centre)) / spread) ** 2 - math.log(spread)
+        for weight, centre, spread in ((0.8, 1.5, 0.2), (0.2, 4.0, 0.5))
+    ]
+    log_weights = np.logaddexp(*components)
+    return steps, log_weights - _logsumexp(log_weights)
+
+
+def _logsumexp(values: _Array) -> float:
+    # scipy.special.logsumexp costs twenty times as much on 48 values, most of a judge's time.
+    top = float(values.max())
+    if not math.isfinite(top):
+        return top
+    return top + math.log(float(np.exp(values - top).sum()))
+
+
+_RATIO_STEPS, _RATIO_LOG_WEIGHTS = ratio_prior()
 
 
 def clear_regression(p0: float) -> float:
@@ -123,6 +197,80 @@ def trials_needed(*, p0: float, alpha: float) -> float:
     return high
 
 
+def log_evidence_ratio(
+    *,
+    canary: _Array,
+    canary_trials: _Array,
+    baseline: _Array,
+    baseline_trials: _Array,
+    theta0: float,
+    higher: bool,
+) -> float:
+    """log Λ against "the canary's rate of events is at most θ0 times the baseline's", interval by interval.
+
+    The arrays hold each interval's events and trials on each side; intervals where either side has no
+    trials (or a count that is not finite) carry no evidence. With `higher` False the null is "at least θ0
+    times" and the alternatives lie below θ0. 0 (no evidence) when θ0 is not a positive number, which no
+    rate ratio can fall below, or when the counts are too large for floating point to weigh.
+    """
+    if not (0 < theta0 < math.inf):
+        return 0.0
+    usable = (
+        (canary_trials > 0)
+        & (baseline_trials > 0)
+        & np.isfinite(canary_trials)
+        & np.isfinite(baseline_trials)
+        & np.isfinite(canary)
+        & np.isfinite(baseline)
+    )
+    steps = _RATIO_STEPS if higher else -_RATIO_STEPS
+    # Counts near the largest float overflow into inf - inf; the NaN that makes is caught at the end.
+    with np.errstate(all="ignore"):
+        canary_events = np.clip(canary[usable], 0.0, None)
+        events = canary_events + np.clip(baseline[usable], 0.0, None)
+        counted = events > 0  # an interval without errors has none to split
+        share = canary_trials[usable][counted] / baseline_trials[usable][counted]
+        # One row per alternative, one column per interval: log((1 + sθ) / (1 + sθ0)), times the errors.
+        # np.log(1 + x) rather than np.log1p: a third faster, and what it loses for tiny x is negligible
+        # next to the errors it is multiplied by.
+        spread = np.log(1 + np.outer(theta0 * np.exp(steps), share)) - np.log(1 + theta0 * share)
+        log_ratios = float(canary_events.sum()) * steps - spread @ events[counted]
+        result = _logsumexp(_RATIO_LOG_WEIGHTS + log_ratios)
+    return 0.0 if math.isnan(result) else result
+
+
+def ratio_trials_needed(*, theta0: float, higher: bool, rate: float, share: float, alpha: float) -> float:
+    """Canary trials before a clear regression (θ = 2·θ0, or θ0/2 when lower is worse) would fail.
+
+    `rate` is the baseline's events per trial and `share` the canary's trials per baseline trial; the
+    expected counts of each interval give log Λ = logsumexp(log w + n·d) after n canary trials, convex in
+    n, whose crossing of log(1/alpha) Newton's method finds from the right in a few steps. ∞ when no
+    regression can show (no events, θ0 not positive) or beyond `MAX_TRIALS`.
+    """
+    if not (0 < theta0 < math.inf and 0 < rate < math.inf and sys.float_info.min <= share < math.inf):
+        return math.inf
+    steps = _RATIO_STEPS if higher else -_RATIO_STEPS
+    clear = 2 * theta0 if higher else theta0 / 2
+    bar = math.log(1 / alpha)
+    # Traffic ratios near the ends of the floats overflow to ±inf and NaN, which end in ∞ below.
+    with np.errstate(all="ignore"):
+        spread = np.log1p(share * theta0 * np.exp(steps)) - math.log1p(share * theta0)
+        drift = rate * (clear * steps - (clear + 1 / share) * spread)
+        ahead = drift > 0
+        if not ahead.any():
+            return math.inf
+        # Each alternative alone crosses at (bar - log w) / d; the mixture never later than the first.
+        trials = float(np.min((bar - _RATIO_LOG_WEIGHTS[ahead]) / drift[ahead]))
+        for _ in range(20):
+            terms = _RATIO_LOG_WEIGHTS + trials * drift
+            total = _logsumexp(terms)
+            excess, slope = total - bar, float(np.exp(terms - total) @ drift)
+            if not excess >= 1e-6 or not slope > 0:
+                break
+            trials -= excess / slope
+    return float(math.ceil(trials)) if trials <= MAX_TRIALS else math.inf
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Prior:
     """The mixing Beta(a, b) truncated to [p0, 1], with the log of its normalising constant."""
@@ -142,7 +290,9 @@ def _log_evidence(*, bad: float, trials: float, p0: float, prior: _Prior) -> flo
     good = trials - bad
     a, b = prior.a + bad, prior.b + good
     upper_mass = float(special.betaincc(a, b, p0))
-    if upper_mass <= 0:
+    # A subnormal mass has lost most of its digits, enough to make more bad events less evidence (found by
+    # hypothesis at 0 and 0.125 of 3422 trials against 0.195); the data then lie deep in the null anyway.
+    if upper_mass < sys.float_info.min:
         return -math.inf
     log_null = bad * math.log(p0) + good * math.log1p(-p0)
     result = _log_beta(a, b) + math.log(upper_mass) - prior.log_mass - log_null
