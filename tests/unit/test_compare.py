@@ -174,7 +174,7 @@ def test_a_fivefold_error_ratio_fails_within_three_looks(baseline: series.Counts
 
 def test_the_ratio_evidence_is_the_canarys_share_of_each_intervals_errors() -> None:
     result = compare.judge(DEFAULT, measure([counts(5, 50)] * 3, [counts(19, 950)] * 3))
-    assert result.message == "canary 15/150 = 0.1 vs baseline 0.02 (5x, tolerated 1.2x); evidence 951 ≥ 100"
+    assert result.message == "canary 15/150 = 0.1 vs baseline 0.02 (5x, tolerated 1.2x); evidence 476 ≥ 100"
 
 
 def test_a_healthy_canary_waits_for_traffic_then_passes() -> None:
@@ -245,7 +245,7 @@ def test_the_global_anomaly_check_does_not_hide_a_canary_worse_than_the_incident
     canary = [counts(1, 50)] * 30 + [counts(100, 250)] * 10
     baseline = [counts(9, 450)] * 30 + [counts(25, 250)] * 10
     results = looks(DEFAULT, measure(canary, baseline))
-    assert first(R.SIGNIFICANT_REGRESSION, results) == 32
+    assert first(R.SIGNIFICANT_REGRESSION, results) == 31
     assert R.GLOBAL_ANOMALY not in {result.reason for result in results}
 
 
@@ -278,7 +278,7 @@ def test_a_ceiling_fails_the_canary_whatever_the_baseline() -> None:
 def test_lower_is_worse_fails_a_falling_success_ratio() -> None:
     rule = judge(direction=LOWER, maxRelativeIncrease=0.05)
     falling = looks(rule, measure([counts(70, 100)] * 10, [counts(990, 1000)] * 10))
-    assert first(R.SIGNIFICANT_REGRESSION, falling) == 2
+    assert first(R.SIGNIFICANT_REGRESSION, falling) == 3
     assert falling[-1].threshold.endswith(", lowerIsWorse")
     assert falling[-1].message.startswith("canary 700/1000 = 0.7 vs baseline 0.99 (0.707x, tolerated 0.95x)")
     steady = compare.judge(rule, measure([counts(99, 100)] * 10, [counts(990, 1000)] * 10))
@@ -287,13 +287,13 @@ def test_lower_is_worse_fails_a_falling_success_ratio() -> None:
 
 def test_a_success_ratio_near_one_is_judged_as_a_rate_of_common_events() -> None:
     # The test assumes the counted events vary as much as Poisson counts; successes at 99% vary far less,
-    # so a success ratio falling from 99% to 85% (an error ratio fifteen times the baseline's) takes 20
+    # so a success ratio falling from 99% to 85% (an error ratio fifteen times the baseline's) takes 22
     # looks to fail here. Judged as an error ratio, higher is worse, it fails at the first.
     success = looks(
         judge(direction=LOWER, maxRelativeIncrease=0.05),
         measure([counts(85, 100)] * 30, [counts(990, 1000)] * 30),
     )
-    assert first(R.SIGNIFICANT_REGRESSION, success) == 20
+    assert first(R.SIGNIFICANT_REGRESSION, success) == 22
     errors = looks(DEFAULT, measure([counts(15, 100)] * 30, [counts(10, 1000)] * 30))
     assert first(R.SIGNIFICANT_REGRESSION, errors) == 1
 
@@ -392,6 +392,33 @@ def test_a_latency_incident_in_the_baseline_is_a_global_anomaly() -> None:
     results = looks(DEFAULT, measure(canary, baseline))
     assert FAIL not in {result.verdict for result in results}
     assert first(R.GLOBAL_ANOMALY, results) <= len(results)
+
+
+@pytest.mark.parametrize(
+    ("canary", "baseline"),
+    [
+        # A doubled error ratio from the 61st interval, after 60 healthy ones.
+        ([counts(10, 500)] * 60 + [counts(20, 500)] * 30, [counts(90, 4500)] * 90),
+        # Latency 50% slower from the 61st interval.
+        ([lognormal(0.1, 500)] * 60 + [lognormal(0.15, 500)] * 30, [lognormal(0.1, 4500)] * 90),
+    ],
+    ids=["ratio", "latency"],
+)
+def test_a_regression_from_mid_analysis_fails_within_a_few_looks_of_its_onset(
+    canary: list[series.Point], baseline: list[series.Point]
+) -> None:
+    # Pooled since the analysis' start, the healthy hour before would hide it for many looks.
+    results = looks(DEFAULT, measure(canary, baseline))
+    failed = first(R.SIGNIFICANT_REGRESSION, results)
+    assert {result.verdict for result in results[: failed - 1]} <= {PASS, INCONCLUSIVE}
+    assert 60 < failed <= 68
+    assert "(regression from interval 60)" in results[failed - 1].message
+
+
+def test_a_long_healthy_analysis_passes_at_every_look() -> None:
+    ratio = looks(DEFAULT, measure([counts(10, 500)] * 90, [counts(90, 4500)] * 90))
+    latency = looks(DEFAULT, measure([lognormal(0.1, 500)] * 90, [lognormal(0.1, 4500)] * 90))
+    assert {result.verdict for result in ratio[3:] + latency[3:]} == {PASS}
 
 
 # --- readings ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import hypothesis
 import numpy as np
@@ -419,3 +420,138 @@ def test_ratio_trials_needed_edges(theta0: float, rate: float, share: float, exp
         sequential.ratio_trials_needed(theta0=theta0, higher=True, rate=rate, share=share, alpha=0.01)
         == expected
     )
+
+
+# --- mixtures over start times ---------------------------------------------------------------------------
+
+
+def since_counts(values: list[float]) -> np.ndarray:
+    """Sums from each start of the mixture on, as the compare judge passes them."""
+    array = np.array(values, dtype=np.float64)
+    return np.cumsum(array[::-1])[::-1][sequential.starts(len(array))]
+
+
+@hypothesis.given(
+    strategies.lists(
+        strategies.tuples(
+            strategies.integers(0, 30),
+            strategies.integers(1, 200),
+            strategies.integers(0, 60),
+            strategies.integers(1, 900),
+        ),
+        max_size=40,
+    ),
+    strategies.sampled_from([(1.2, True), (1.0, True), (0.8, False)]),
+)
+def test_the_start_mixture_never_gives_less_evidence_than_half_the_analysis_start_test(
+    intervals: list[tuple[int, int, int, int]], tolerance: tuple[float, bool]
+) -> None:
+    # The analysis-start test keeps half of the weight, so M_n ≥ Λ_{0:n} / 2 whatever the data.
+    theta0, higher = tolerance
+    canary, canary_trials, baseline, baseline_trials = (
+        (np.array(column, dtype=np.float64) for column in zip(*intervals, strict=True))
+        if intervals
+        else (np.zeros(0),) * 4
+    )
+    canary = np.minimum(canary, canary_trials)
+    baseline = np.minimum(baseline, baseline_trials)
+    arrays = {
+        "canary": canary,
+        "canary_trials": canary_trials,
+        "baseline": baseline,
+        "baseline_trials": baseline_trials,
+    }
+    mixed = sequential.log_evidence_ratio_since(**arrays, theta0=theta0, higher=higher)
+    pooled = sequential.log_evidence_ratio(**arrays, theta0=theta0, higher=higher)
+    assert mixed.log_evidence >= pooled - math.log(2) - 1e-9
+    bad, trials = since_counts(canary.tolist()), since_counts(canary_trials.tolist())
+    shares = sequential.log_evidence_starts(bad=bad, trials=trials, p0=0.05)
+    whole = sequential.log_evidence(bad=float(canary.sum()), trials=float(canary_trials.sum()), p0=0.05)
+    assert shares.log_evidence >= whole - math.log(2) - 1e-9
+
+
+def test_a_start_mixture_without_data_or_with_none_against_the_null_is_no_evidence() -> None:
+    empty = np.zeros(0)
+    assert sequential.log_evidence_starts(bad=empty, trials=empty, p0=0.1).log_evidence == 0.0
+    none = sequential.log_evidence_ratio_since(
+        canary=empty, canary_trials=empty, baseline=empty, baseline_trials=empty, theta0=1.2, higher=True
+    )
+    assert none == sequential.Since(log_evidence=0.0, start=0)
+    # Clean intervals only: every start's Λ is at most 1, so M_n is at most 1.
+    clean = sequential.log_evidence_starts(
+        bad=since_counts([0.0] * 30), trials=since_counts([100.0] * 30), p0=0.1
+    )
+    assert clean.log_evidence <= 0.0
+
+
+def test_a_regression_from_mid_analysis_fails_within_a_few_looks_of_its_onset() -> None:
+    # 60 healthy intervals at 2% errors on both sides, then the canary's errors double. Pooled from the
+    # analysis' start, the healthy stretch dilutes the evidence; from the start nearest the onset it is not.
+    onset, intervals, bar = 60, 100, math.log(100)
+    canary = np.where(np.arange(intervals) < onset, 10.0, 20.0)
+    arrays = {
+        "canary_trials": np.full(intervals, 500.0),
+        "baseline": np.full(intervals, 90.0),
+        "baseline_trials": np.full(intervals, 4500.0),
+    }
+
+    def first_fail(evidence: Callable[[int], float]) -> int:
+        return next(look for look in range(1, intervals + 1) if evidence(look) >= bar)
+
+    def mixed(look: int) -> float:
+        cut = {name: values[:look] for name, values in arrays.items()}
+        return sequential.log_evidence_ratio_since(
+            canary=canary[:look], **cut, theta0=1.2, higher=True
+        ).log_evidence
+
+    def pooled(look: int) -> float:
+        cut = {name: values[:look] for name, values in arrays.items()}
+        return sequential.log_evidence_ratio(canary=canary[:look], **cut, theta0=1.2, higher=True)
+
+    assert first_fail(mixed) - onset <= 8
+    assert first_fail(pooled) - onset > 15
+    found = sequential.log_evidence_ratio_since(canary=canary, **arrays, theta0=1.2, higher=True)
+    assert found.start == onset
+    # The binomial test likewise: 10% slow requests, then 20%, against a tolerated 10%.
+    slow = np.where(np.arange(intervals) < onset, 50.0, 100.0)
+
+    def shares(look: int) -> float:
+        mixed = sequential.log_evidence_starts(
+            bad=since_counts(slow[:look].tolist()), trials=since_counts([500.0] * look), p0=0.1
+        )
+        return mixed.log_evidence
+
+    assert first_fail(shares) - onset <= 4
+
+
+def test_looking_after_every_interval_keeps_the_start_mixtures_false_positive_rate_below_alpha() -> None:
+    # Both tests exactly at the null's edge, looked at after each of 45 intervals: every start is one more
+    # chance to cross, and the weights pay for them.
+    alpha, paths, intervals = 0.1, 200, 45
+    rng = np.random.default_rng(7)
+    canary_trials = rng.poisson(50, (paths, intervals)).astype(np.float64)
+    baseline_trials = rng.poisson(450, (paths, intervals)).astype(np.float64)
+    canary = rng.binomial(canary_trials.astype(np.int64), 1.2 * 0.03).astype(np.float64)
+    baseline = rng.binomial(baseline_trials.astype(np.int64), 0.03).astype(np.float64)
+    slow = rng.binomial(canary_trials.astype(np.int64), 0.1).astype(np.float64)
+    ratio_crossed = share_crossed = 0
+    for path in range(paths):
+        ratio = share = False
+        for look in range(1, intervals + 1):
+            ratio = ratio or sequential.log_evidence_ratio_since(
+                canary=canary[path, :look],
+                canary_trials=canary_trials[path, :look],
+                baseline=baseline[path, :look],
+                baseline_trials=baseline_trials[path, :look],
+                theta0=1.2,
+                higher=True,
+            ).log_evidence >= math.log(1 / alpha)
+            share = share or sequential.log_evidence_starts(
+                bad=since_counts(slow[path, :look].tolist()),
+                trials=since_counts(canary_trials[path, :look].tolist()),
+                p0=0.1,
+            ).log_evidence >= math.log(1 / alpha)
+        ratio_crossed += ratio
+        share_crossed += share
+    assert ratio_crossed <= alpha * paths
+    assert share_crossed <= alpha * paths

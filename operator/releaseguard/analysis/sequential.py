@@ -73,6 +73,25 @@ g = 4.2. Simulated with the canary at 5 req/s, the baseline at 45, baseline erro
 one at a mean look of 2.59. A single normal around g = 1.65 (spread 0.25) catches 95.0% but fivefold at
 2.76; weighting log g uniformly, 90.3% and 2.47; betting everything on g = 1.67, which no judge knows in
 advance, 96.0% and 3.13.
+
+Both tests above pool every interval since the analysis began, so a regression that starts mid-analysis is
+diluted by the healthy stretch before it: every alternative is one rate for the whole analysis, and the
+evidence of the bad stretch is spent paying for the good one. `log_evidence_starts` and
+`log_evidence_ratio_since` mix over start times instead. For each start j in a fixed set (see below;
+intervals counted from 0), Λ_{j:n} is the same test on intervals j..n alone, 1 before j. Under the null each
+is a nonnegative supermartingale from its start, and a constant 1 before it, so with fixed weights w_j ≥ 0
+summing to one M_n = Σ w_j Λ_{j:n} is one too, M_0 = 1, and Ville's inequality still bounds P(M ever ≥
+1/alpha) by alpha: the starts are chosen before any data and weighted by their position, never by what the
+data show. The m-th start weighs 1/((m+1)(m+2)), so the analysis-start test keeps half the weight (it costs
+log 2 against the pooled test alone) and the start at interval 21 (m = 7) costs log 72 = 4.3 nats, about as
+much evidence as the bar log 100 = 4.6 itself: a stretch that regressed since then carries it within a few
+looks where the pooled test would have waited for the bad stretch to outweigh the good one. Starts every 3
+intervals (`START_EVERY`) leave at most 2 healthy intervals in front of a regression, where a geometric
+spacing (0, 1, 2, 4, 8...) would leave up to half of them at the same cost in weight for the analyses of a
+few dozen looks that a release runs. From the 60th interval on the step is a twentieth of the start's
+position (`START_SPREAD`): at most 5% of the analysis stays in front of a regression, and an hour of 10 s
+intervals has 60 starts rather than 120, which halves the cost: each start of the binomial test costs an
+incomplete beta function, 3 µs. Starts not yet reached contribute their weight times 1.
 """
 
 from __future__ import annotations
@@ -94,6 +113,22 @@ RATIO_SPAN = 50.0
 """The two-sample test's alternatives run from θ0 to this multiple of it (up to 1/50 of it when lower is
 worse); a regression beyond is caught by the largest one anyway."""
 RATIO_GRID = 48
+START_EVERY = 3
+"""The start mixtures (`Since`) start a test at every this many intervals at first; see the module
+docstring."""
+START_SPREAD = 20
+"""Later, the step between starts is the interval a start lies at over this, once that is larger."""
+
+
+def _start_positions() -> npt.NDArray[np.intp]:
+    positions, position = [], 0
+    while position < MAX_TRIALS:  # more intervals than any analysis has
+        positions.append(position)
+        position += max(START_EVERY, position // START_SPREAD)
+    return np.array(positions, dtype=np.intp)
+
+
+_STARTS = _start_positions()
 
 _Array = npt.NDArray[np.float64]
 
@@ -165,6 +200,63 @@ def log_evidence_below(*, bad: float, trials: float, p0: float) -> float:
     return log_evidence(bad=trials - bad, trials=trials, p0=1 - p0)
 
 
+def log_evidence_starts(*, bad: _Array, trials: _Array, p0: float) -> Since:
+    """`log_evidence` mixed over start times, from the bad events and trials since each of `starts`.
+
+    Entry m of both arrays counts intervals from the m-th start on, so the starts are fixed in advance
+    (see the module docstring). A start without trials adds Λ = 1; the edge cases are `log_evidence`'s.
+    """
+    if not p0 < 1 or np.isnan(bad).any():  # NaN p0 too: no evidence, as in log_evidence
+        return _mix(np.zeros(len(trials)))
+    valid = (trials > 0) & np.isfinite(trials)
+    bad = np.clip(bad, 0.0, trials)
+    if p0 <= 0:
+        return _mix(np.where(valid & (bad > 0), math.inf, 0.0))
+    p0 = max(p0, SMALLEST_P0)
+    prior = _Prior.of(p0)
+    with np.errstate(all="ignore"):
+        good = trials - bad
+        a, b = prior.a + bad, prior.b + good
+        upper_mass = special.betaincc(a, b, p0)
+        log_null = bad * math.log(p0) + good * math.log1p(-p0)
+        result = special.betaln(a, b) + np.log(upper_mass) - prior.log_mass - log_null
+    # As in _log_evidence: a subnormal mass has lost its digits, and at or below p0 Λ ≤ 1.
+    result = np.where(upper_mass < sys.float_info.min, -math.inf, result)
+    result = np.where(bad <= p0 * trials, np.minimum(result, 0.0), result)
+    return _mix(np.where(valid, result, 0.0))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Since:
+    """A start mixture's evidence, and the start that weighs most in it."""
+
+    log_evidence: float
+    """log M_n: failing at log(1/alpha) errs at most alpha, however often one looks."""
+    start: int
+    """The interval, from 0, whose test carries the largest share of M_n: about where a regression began."""
+
+
+def starts(intervals: int) -> npt.NDArray[np.intp]:
+    """The intervals, from 0, where the start mixtures start a test, of the first `intervals`."""
+    return _STARTS[: int(np.searchsorted(_STARTS, intervals))]
+
+
+def _mix(log_evidence: _Array) -> Since:
+    """M_n from log Λ_{j:n} of the starts reached so far, the m-th weighing 1/((m+1)(m+2)).
+
+    Those weights sum to 1 - 1/(k+1) over the first k starts; the starts not reached yet hold the rest,
+    each with Λ = 1 until it begins.
+    """
+    order = np.arange(len(log_evidence), dtype=np.float64)
+    terms = log_evidence - np.log((order + 1) * (order + 2))
+    pending = -math.log(len(log_evidence) + 1)
+    if not len(terms):
+        return Since(log_evidence=pending, start=0)
+    best = int(np.argmax(terms))
+    total = _logsumexp(np.append(terms, pending))
+    return Since(log_evidence=total, start=int(_STARTS[best]))
+
+
 def trials_needed(*, p0: float, alpha: float) -> float:
     """How many trials it takes before a clear regression from p0 (see `clear_regression`) would fail.
 
@@ -215,6 +307,70 @@ def log_evidence_ratio(
     """
     if not (0 < theta0 < math.inf):
         return 0.0
+    with np.errstate(all="ignore"):
+        terms = _ratio_terms(
+            canary=canary,
+            canary_trials=canary_trials,
+            baseline=baseline,
+            baseline_trials=baseline_trials,
+            theta0=theta0,
+            higher=higher,
+        )
+        result = _logsumexp(_RATIO_LOG_WEIGHTS + terms.sum(axis=1))
+    return 0.0 if math.isnan(result) else result
+
+
+def log_evidence_ratio_since(
+    *,
+    canary: _Array,
+    canary_trials: _Array,
+    baseline: _Array,
+    baseline_trials: _Array,
+    theta0: float,
+    higher: bool,
+) -> Since:
+    """`log_evidence_ratio` mixed over start times: a regression that began mid-analysis shows undiluted.
+
+    Interval t of every array is the analysis' interval t, so the starts are fixed in advance (see the
+    module docstring). No evidence (0, from interval 0) when θ0 is not a positive number or the counts
+    overflow.
+    """
+    if not (0 < theta0 < math.inf):
+        return Since(log_evidence=0.0, start=0)
+    with np.errstate(all="ignore"):
+        terms = _ratio_terms(
+            canary=canary,
+            canary_trials=canary_trials,
+            baseline=baseline,
+            baseline_trials=baseline_trials,
+            theta0=theta0,
+            higher=higher,
+        )
+        begin = starts(terms.shape[1])
+        # Cumulated from the latest interval back, column j holds each alternative's log Λ_{j:n}.
+        from_start = np.cumsum(terms[:, ::-1], axis=1)[:, ::-1][:, begin]
+        weighted = _RATIO_LOG_WEIGHTS[:, np.newaxis] + from_start
+        top = weighted.max(axis=0)
+        per_start = np.where(np.isfinite(top), top + np.log(np.exp(weighted - top).sum(axis=0)), top)
+    if np.isnan(per_start).any():
+        return Since(log_evidence=0.0, start=0)
+    return _mix(per_start)
+
+
+def _ratio_terms(
+    *,
+    canary: _Array,
+    canary_trials: _Array,
+    baseline: _Array,
+    baseline_trials: _Array,
+    theta0: float,
+    higher: bool,
+) -> _Array:
+    """log LR_t(θ) of every alternative (rows) in every interval (columns); 0 where an interval has none.
+
+    Counts near the largest float overflow into inf - inf; the NaN that makes is for the caller to catch,
+    under np.errstate(all="ignore").
+    """
     usable = (
         (canary_trials > 0)
         & (baseline_trials > 0)
@@ -224,19 +380,17 @@ def log_evidence_ratio(
         & np.isfinite(baseline)
     )
     steps = _RATIO_STEPS if higher else -_RATIO_STEPS
-    # Counts near the largest float overflow into inf - inf; the NaN that makes is caught at the end.
-    with np.errstate(all="ignore"):
-        canary_events = np.clip(canary[usable], 0.0, None)
-        events = canary_events + np.clip(baseline[usable], 0.0, None)
-        counted = events > 0  # an interval without errors has none to split
-        share = canary_trials[usable][counted] / baseline_trials[usable][counted]
-        # One row per alternative, one column per interval: log((1 + sθ) / (1 + sθ0)), times the errors.
-        # np.log(1 + x) rather than np.log1p: a third faster, and what it loses for tiny x is negligible
-        # next to the errors it is multiplied by.
-        spread = np.log(1 + np.outer(theta0 * np.exp(steps), share)) - np.log(1 + theta0 * share)
-        log_ratios = float(canary_events.sum()) * steps - spread @ events[counted]
-        result = _logsumexp(_RATIO_LOG_WEIGHTS + log_ratios)
-    return 0.0 if math.isnan(result) else result
+    canary_events = np.where(usable, np.clip(canary, 0.0, None), 0.0)
+    events = canary_events + np.where(usable, np.clip(baseline, 0.0, None), 0.0)
+    if not math.isfinite(float(events.sum())):  # too many to weigh: the analysis' sums would overflow
+        return np.full((len(steps), len(events)), math.nan)
+    # An interval without errors has none to split: a share of 0 makes its column 0.
+    share = np.where(events > 0, canary_trials / np.where(usable, baseline_trials, 1.0), 0.0)
+    # log((1 + sθ) / (1 + sθ0)), times the errors. np.log(1 + x) rather than np.log1p: a third faster, and
+    # what it loses for tiny x is negligible next to the errors it is multiplied by.
+    spread = np.log(1 + np.outer(theta0 * np.exp(steps), share)) - np.log(1 + theta0 * share)
+    result: _Array = np.outer(steps, canary_events) - spread * events
+    return result
 
 
 def ratio_trials_needed(*, theta0: float, higher: bool, rate: float, share: float, alpha: float) -> float:
