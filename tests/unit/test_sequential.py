@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable
 
 import hypothesis
@@ -12,6 +13,12 @@ from hypothesis import strategies
 from scipy import integrate, special, stats
 
 from releaseguard.analysis import sequential
+
+
+def from_analysis_start(**arrays: typing.Any) -> float:
+    """log Λ_{0:n}: the ratio test begun with the analysis, the first of the start mixture's tests."""
+    per_start = sequential.log_evidence_ratio_starts(**arrays)
+    return float(per_start[0]) if len(per_start) else 0.0
 
 
 def integrated(*, bad: int, trials: int, p0: float) -> float:
@@ -160,7 +167,7 @@ def ratio_evidence(
     theta0: float,
     higher: bool = True,
 ) -> float:
-    return sequential.log_evidence_ratio(
+    return from_analysis_start(
         canary=np.array(canary, dtype=np.float64),
         canary_trials=np.array(canary_trials, dtype=np.float64),
         baseline=np.array(baseline, dtype=np.float64),
@@ -262,7 +269,7 @@ def test_looking_after_every_interval_keeps_the_ratios_false_positive_rate_below
     crossed = 0
     for path in range(paths):
         for look in range(1, intervals + 1):
-            found = sequential.log_evidence_ratio(
+            found = from_analysis_start(
                 canary=canary[path, :look],
                 canary_trials=canary_trials[path, :look],
                 baseline=baseline[path, :look],
@@ -462,7 +469,7 @@ def test_the_start_mixture_never_gives_less_evidence_than_half_the_analysis_star
         "baseline_trials": baseline_trials,
     }
     mixed = sequential.log_evidence_ratio_since(**arrays, theta0=theta0, higher=higher)
-    pooled = sequential.log_evidence_ratio(**arrays, theta0=theta0, higher=higher)
+    pooled = from_analysis_start(**arrays, theta0=theta0, higher=higher)
     assert mixed.log_evidence >= pooled - math.log(2) - 1e-9
     bad, trials = since_counts(canary.tolist()), since_counts(canary_trials.tolist())
     shares = sequential.log_evidence_starts(bad=bad, trials=trials, p0=0.05)
@@ -506,7 +513,7 @@ def test_a_regression_from_mid_analysis_fails_within_a_few_looks_of_its_onset() 
 
     def pooled(look: int) -> float:
         cut = {name: values[:look] for name, values in arrays.items()}
-        return sequential.log_evidence_ratio(canary=canary[:look], **cut, theta0=1.2, higher=True)
+        return from_analysis_start(canary=canary[:look], **cut, theta0=1.2, higher=True)
 
     assert first_fail(mixed) - onset <= 8
     assert first_fail(pooled) - onset > 15

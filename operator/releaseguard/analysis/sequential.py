@@ -289,37 +289,6 @@ def trials_needed(*, p0: float, alpha: float) -> float:
     return high
 
 
-def log_evidence_ratio(
-    *,
-    canary: _Array,
-    canary_trials: _Array,
-    baseline: _Array,
-    baseline_trials: _Array,
-    theta0: float,
-    higher: bool,
-) -> float:
-    """log Λ against "the canary's rate of events is at most θ0 times the baseline's", interval by interval.
-
-    The arrays hold each interval's events and trials on each side; intervals where either side has no
-    trials (or a count that is not finite) carry no evidence. With `higher` False the null is "at least θ0
-    times" and the alternatives lie below θ0. 0 (no evidence) when θ0 is not a positive number, which no
-    rate ratio can fall below, or when the counts are too large for floating point to weigh.
-    """
-    if not (0 < theta0 < math.inf):
-        return 0.0
-    with np.errstate(all="ignore"):
-        terms = _ratio_terms(
-            canary=canary,
-            canary_trials=canary_trials,
-            baseline=baseline,
-            baseline_trials=baseline_trials,
-            theta0=theta0,
-            higher=higher,
-        )
-        result = _logsumexp(_RATIO_LOG_WEIGHTS + terms.sum(axis=1))
-    return 0.0 if math.isnan(result) else result
-
-
 def log_evidence_ratio_since(
     *,
     canary: _Array,
@@ -329,14 +298,40 @@ def log_evidence_ratio_since(
     theta0: float,
     higher: bool,
 ) -> Since:
-    """`log_evidence_ratio` mixed over start times: a regression that began mid-analysis shows undiluted.
+    """The ratio test mixed over start times: a regression that began mid-analysis shows undiluted."""
+    return _mix(
+        log_evidence_ratio_starts(
+            canary=canary,
+            canary_trials=canary_trials,
+            baseline=baseline,
+            baseline_trials=baseline_trials,
+            theta0=theta0,
+            higher=higher,
+        )
+    )
 
-    Interval t of every array is the analysis' interval t, so the starts are fixed in advance (see the
-    module docstring). No evidence (0, from interval 0) when θ0 is not a positive number or the counts
-    overflow.
+
+def log_evidence_ratio_starts(
+    *,
+    canary: _Array,
+    canary_trials: _Array,
+    baseline: _Array,
+    baseline_trials: _Array,
+    theta0: float,
+    higher: bool,
+) -> _Array:
+    """log Λ_{j:n} against "the canary's rate of events is at most θ0 times the baseline's", for each start j
+    reached so far (see `starts`); the first is the test begun with the analysis.
+
+    The arrays hold each interval's events and trials on each side, interval t of every array being the
+    analysis' interval t, so the starts are fixed in advance (see the module docstring). Intervals where
+    either side has no trials (or a count that is not finite) carry no evidence. With `higher` False the
+    null is "at least θ0 times" and the alternatives lie below θ0. Empty (no evidence) when θ0 is not a
+    positive number, which no rate ratio can fall below, or when the counts are too large for floating
+    point to weigh.
     """
     if not (0 < theta0 < math.inf):
-        return Since(log_evidence=0.0, start=0)
+        return np.zeros(0)
     with np.errstate(all="ignore"):
         terms = _ratio_terms(
             canary=canary,
@@ -351,10 +346,10 @@ def log_evidence_ratio_since(
         from_start = np.cumsum(terms[:, ::-1], axis=1)[:, ::-1][:, begin]
         weighted = _RATIO_LOG_WEIGHTS[:, np.newaxis] + from_start
         top = weighted.max(axis=0)
-        per_start = np.where(np.isfinite(top), top + np.log(np.exp(weighted - top).sum(axis=0)), top)
+        per_start: _Array = np.where(np.isfinite(top), top + np.log(np.exp(weighted - top).sum(axis=0)), top)
     if np.isnan(per_start).any():
-        return Since(log_evidence=0.0, start=0)
-    return _mix(per_start)
+        return np.zeros(0)
+    return per_start
 
 
 def _ratio_terms(
