@@ -166,14 +166,7 @@ def _values(side: series.Side, *, q: float) -> _Floats:
     """One number per usable interval: an error ratio, the histogram's `q` quantile, or the reading."""
     values: list[float] = []
     for point in side.points:
-        if isinstance(point, series.Counts):
-            value: float | None = point.errors / point.total if point.total > 0 else None
-        elif isinstance(point, series.Histogram):
-            value = series.quantile(point, q)
-        elif isinstance(point, series.Value):
-            value = point.value
-        else:
-            value = None
+        value = None if point is None else series.value(point, q=q)
         # A quantile interpolated between bounds near the floating point limit can overflow.
         if value is not None and math.isfinite(value):
             values.append(value)

@@ -154,22 +154,11 @@ def as_json(file: str, replayed: Replayed) -> dict[str, Any]:
 
 
 def _latest_side(point: series.Point | None, *, quantile: float | None) -> measurement.Side:
-    value = None if point is None else point_value(point, quantile=quantile)
+    value = None if point is None else series.value(point, q=0.9 if quantile is None else quantile)
     if value is None:
         return measurement.Side(unavailable=measurement.Unavailable.NO_DATA, detail="no data in the interval")
     samples = point.total if isinstance(point, series.Counts | series.Histogram) else None
     return measurement.Side(value=value, samples=samples)
-
-
-def point_value(point: series.Point, *, quantile: float | None) -> float | None:
-    """One interval as one number: the error ratio, the latency quantile (0.9 by default) or the reading."""
-    match point:
-        case series.Counts(errors=errors, total=total):
-            return errors / total if total > 0 else None
-        case series.Histogram():
-            return series.quantile(point, 0.9 if quantile is None else quantile)
-        case series.Value(value=value):
-            return value
 
 
 _ENTRY_KEYS: dict[v1alpha1.MetricKind, tuple[frozenset[str], ...]] = {

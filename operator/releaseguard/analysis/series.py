@@ -127,3 +127,15 @@ def quantile(buckets: Histogram, q: float) -> float | None:
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
         lower_bound, lower_count = bound, count
     return buckets.buckets[-2][0]
+
+
+def value(point: Point, *, q: float) -> float | None:
+    """One interval as one number: the error ratio (None without traffic), the histogram's `q` quantile,
+    or the reading."""
+    match point:
+        case Counts(errors=errors, total=total):
+            return errors / total if total > 0 else None
+        case Histogram():
+            return quantile(point, q)
+        case Value(value=reading):
+            return reading
