@@ -176,7 +176,7 @@ def test_a_fivefold_error_ratio_fails_within_three_looks(baseline: series.Counts
 
 def test_the_ratio_evidence_is_the_canarys_share_of_each_intervals_errors() -> None:
     result = compare.judge(DEFAULT, measure([counts(5, 50)] * 3, [counts(19, 950)] * 3))
-    assert result.message == "canary 15/150 = 0.1 vs baseline 0.02 (5x, tolerated 1.2x); evidence 476 ≥ 100"
+    assert result.message == "canary 15/150 = 0.1 vs baseline 0.02 (5x, tolerated 1.2x); evidence 868 ≥ 100"
 
 
 def test_a_healthy_canary_waits_for_traffic_then_passes() -> None:

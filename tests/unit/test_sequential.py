@@ -218,8 +218,9 @@ def test_the_ratio_prior_is_a_distribution_over_alternatives_from_theta0() -> No
     assert steps[0] == 0
     assert steps[-1] == pytest.approx(math.log(sequential.RATIO_SPAN))
     assert special.logsumexp(log_weights) == pytest.approx(0, abs=1e-12)
-    # Most of the weight lies on the subtle side: a doubled error ratio is 1.67 times θ0 = 1.2.
-    assert np.exp(log_weights)[steps < math.log(2.5)].sum() > 0.75
+    # Most of the weight lies on the subtle side (a doubled error ratio is 1.67 times θ0 = 1.2), the rest
+    # on gross regressions.
+    assert 0.6 < np.exp(log_weights)[steps < math.log(2.5)].sum() < 0.75
 
 
 @pytest.mark.parametrize(("theta0", "higher"), [(1.2, True), (1.0, True), (0.8, False)])
