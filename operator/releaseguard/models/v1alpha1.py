@@ -23,6 +23,8 @@ MAX_STEPS = 20
 MAX_METRICS = 20
 MAX_CHECKS = 20
 MAX_NOTIFICATIONS = 20
+MAX_SEGMENTS = 5
+MAX_SEVERITY_RULES = 20
 
 # RFC 1123 names, as Kubernetes spells them; the canary Deployment is "<target>-canary", hence 246.
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -37,6 +39,8 @@ _Duration = duration.Duration
 _Condition = conditions.Condition
 
 Name = Annotated[str, pydantic.Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
+LabelName = Annotated[str, pydantic.Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+"""A Prometheus label name: safe to write into a query as it is."""
 
 
 _SELECTOR_RULE = schema.Rule(
@@ -382,9 +386,51 @@ class Rollback(schema.KubeModel):
 
 
 class Severity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
+    """How bad a failed release is, SEV1 the worst (many customers hurt now), SEV4 the mildest."""
+
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+
+class Stage(enum.StrEnum):
+    CANARY = "canary"
+    """While the canary serves part of the traffic."""
+    BAKE = "bake"
+    """After promotion, when every request meets the new revision."""
+
+
+class SeverityRule(schema.KubeModel):
+    severity: Severity
+    """The severity of a failed release this rule matches; the most severe matching rule wins."""
+    min_affected_share: float | None = pydantic.Field(default=None, ge=0, le=1)
+    """Matches when at least this share of all the service's requests is hurt, e.g. 0.01 for 1%."""
+    min_burn_rate: float | None = pydantic.Field(default=None, gt=0, allow_inf_nan=False)
+    """Matches when the error budget burns at least this many times as fast as the SLO allows (from a
+    burnRate judge; without one, the canary's error ratio over the baseline's)."""
+    min_business_drop: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    """Matches when a business metric is at least this much worse than on the baseline, e.g. 0.05 for 5%."""
+    stage: Stage | None = None
+    """Matches only in this stage; in both when unset."""
+
+
+class Impact(schema.KubeModel):
+    segments: tuple[LabelName, ...] = pydantic.Field(
+        default=(), max_length=MAX_SEGMENTS, json_schema_extra=schema.list_set()
+    )
+    """Label names (route, region, customer_tier) to split a failing ratio metric by, to find the segments
+    that explain the canary's excess. A metric's queries take part with `sum by ({{ segment }})`."""
+    business_metrics: tuple[Metric, ...] = pydantic.Field(
+        default=(), max_length=MAX_METRICS, json_schema_extra=schema.list_map("name")
+    )
+    """Metrics the business watches (orders per request, checkout success), compared canary against
+    baseline and reported as business impact; they never decide a rollback."""
+    severity_rules: tuple[SeverityRule, ...] = pydantic.Field(default=(), max_length=MAX_SEVERITY_RULES)
+    """How a failed release's severity follows from its impact; every condition a rule sets must hold and
+    the most severe matching rule wins, SEV4 when none does. Empty: the defaults, SEV1 at 5% of requests
+    hurt, a burn rate of 14.4 or a 10% business drop; SEV2 at 1%, 6, 2%, or 0.1% hurt during the bake;
+    SEV3 at 0.1%, 1, or any failure during the bake."""
 
 
 class NotificationEvent(enum.StrEnum):
@@ -411,8 +457,8 @@ class _NotificationBase(schema.KubeModel):
         default=(), max_length=len(NotificationEvent), json_schema_extra=schema.list_set()
     )
     """The events to send; all of them when empty."""
-    min_severity: Severity = Severity.INFO
-    """Events less severe than this are not sent."""
+    min_severity: Severity = Severity.SEV4
+    """Failures less severe than this are not sent; events without a failure always are."""
 
 
 _TYPE_DOC = "slack: a Slack incoming webhook; webhook: a JSON POST to any URL; log: the operator's log."
@@ -496,6 +542,8 @@ class ReleaseValidationSpec(schema.KubeModel):
         default=(), max_length=MAX_NOTIFICATIONS, json_schema_extra=schema.list_map("name")
     )
     """Where to report the release's progress and outcome."""
+    impact: Impact | None = None
+    """How a failed release's customer impact and severity are assessed."""
 
 
 # --- status ---------------------------------------------------------------------------------------------

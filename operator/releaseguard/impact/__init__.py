@@ -1,0 +1,1 @@
+"""Customer impact of a release and its severity: pure, no Kubernetes or HTTP."""
