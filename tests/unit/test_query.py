@@ -72,6 +72,24 @@ def test_render_window(window, rendered) -> None:
     assert query.render_window(window) == rendered
 
 
+@pytest.mark.parametrize(
+    ("segment", "rendered"),
+    [
+        ("", 'sum by () (increase(x{namespace="shop",pod=~"checkout-canary-.*"}[1m]))'),
+        ("route", 'sum by (route) (increase(x{namespace="shop",pod=~"checkout-canary-.*"}[1m]))'),
+    ],
+)
+def test_render_query_splits_by_the_segment_when_asked(segment: str, rendered: str) -> None:
+    template = "sum by ({{ segment }}) (increase(x{{{ selector }}}[{{ window }}]))"
+    assert query.render_query(template, selector=CANARY, window=MINUTE, segment=segment) == rendered
+
+
+@pytest.mark.parametrize("segment", ['route) or vector(1) by (x', "1route", "route-name", 'a"'])
+def test_render_query_refuses_a_segment_that_is_not_a_label_name(segment: str) -> None:
+    with pytest.raises(ValueError, match="not a label name"):
+        query.render_query("sum by ({{ segment }}) (x)", selector=CANARY, window=MINUTE, segment=segment)
+
+
 def test_inserted_text_is_not_rendered_again() -> None:
     sneaky = (selector.Matcher(label="pod", op="=", value="{{ window }}{{ selector }}"),)
     rendered = query.render_query("x{{{ selector }}}[{{ window }}]", selector=sneaky, window=MINUTE)
