@@ -84,7 +84,7 @@ def test_render_query_splits_by_the_segment_when_asked(segment: str, rendered: s
     assert query.render_query(template, selector=CANARY, window=MINUTE, segment=segment) == rendered
 
 
-@pytest.mark.parametrize("segment", ['route) or vector(1) by (x', "1route", "route-name", 'a"'])
+@pytest.mark.parametrize("segment", ["route) or vector(1) by (x", "1route", "route-name", 'a"'])
 def test_render_query_refuses_a_segment_that_is_not_a_label_name(segment: str) -> None:
     with pytest.raises(ValueError, match="not a label name"):
         query.render_query("sum by ({{ segment }}) (x)", selector=CANARY, window=MINUTE, segment=segment)
