@@ -629,6 +629,63 @@ class Decision(_StatusModel):
     """The decision and its evidence: the metrics, canary and baseline values and the judges' thresholds."""
 
 
+class IncidentImpact(_StatusModel):
+    traffic_share: float = pydantic.Field(ge=0, le=1)
+    """The new revision's share of the service's traffic when the incident opened (1 once promoted)."""
+    affected_share: float = pydantic.Field(ge=0, le=1)
+    """The share of all the service's requests the release hurt: its worst failing metric's excess."""
+    affected_requests: float = pydantic.Field(ge=0)
+    """Requests hurt so far: beyond what the baseline's behaviour predicts."""
+    business_drop: float | None = None
+    """The largest relative drop of a business metric against the baseline, 0.1 for 10% worse."""
+
+
+class SegmentContribution(_StatusModel):
+    label: str = pydantic.Field(max_length=128)
+    """The label split by, e.g. route."""
+    value: str = pydantic.Field(max_length=256)
+    """The segment, e.g. /api/checkout."""
+    metric: str = pydantic.Field(max_length=63)
+    """The failing ratio metric split."""
+    excess: float
+    """The canary's bad events in this segment beyond the baseline's ratio there."""
+    share: float = pydantic.Field(ge=0, le=1)
+    """This segment's part of the excess."""
+    canary_ratio: float | None = None
+    baseline_ratio: float | None = None
+
+
+class TimelineEntry(_StatusModel):
+    time: pydantic.AwareDatetime
+    what: str = pydantic.Field(max_length=512)
+
+
+class Incident(_StatusModel):
+    """A failed release, with its impact and a first diagnosis: what a person paged needs first."""
+
+    severity: Severity
+    severity_reason: str = pydantic.Field(max_length=512)
+    """The severity rule's conditions and the facts that met them."""
+    summary: str = pydantic.Field(max_length=512)
+    """One line: what failed, how many customers were hurt, what is being done."""
+    revision: str = pydantic.Field(max_length=64)
+    """The template hash of the revision at fault."""
+    stage: Stage
+    """Whether it failed as a canary or during the bake."""
+    opened_at: pydantic.AwareDatetime
+    resolved_at: pydantic.AwareDatetime | None = None
+    """When the release stopped hurting customers: the rollback completed."""
+    impact: IncidentImpact
+    suspected_cause: tuple[Annotated[str, pydantic.Field(max_length=512)], ...] = pydantic.Field(
+        default=(), max_length=20
+    )
+    """Facts pointing at the cause: what the revision changed, the segments that explain the excess."""
+    segments: tuple[SegmentContribution, ...] = pydantic.Field(default=(), max_length=10)
+    """The segments that explain most of the excess, largest first."""
+    timeline: tuple[TimelineEntry, ...] = pydantic.Field(default=(), max_length=20)
+    """From the release's start to the decision."""
+
+
 class ReleaseValidationStatus(_StatusModel):
     phase: Phase | None = None
     """Where the release stands."""
@@ -659,5 +716,7 @@ class ReleaseValidationStatus(_StatusModel):
     """The latest decision (start, step, promotion, pause, rollback) and why."""
     message: str | None = pydantic.Field(default=None, max_length=32768)
     """A human-readable summary of the phase."""
+    incident: Incident | None = None
+    """The latest failed release's incident, kept until the next release starts."""
     conditions: tuple[_Condition, ...] = pydantic.Field(default=(), json_schema_extra=schema.list_map("type"))
     """The latest observations, one per type."""
