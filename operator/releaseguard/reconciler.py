@@ -16,6 +16,7 @@ from typing import Any
 
 import pydantic
 
+from releaseguard import incidents
 from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
@@ -62,6 +63,18 @@ async def reconcile(
         observed = dataclasses.replace(observed, measurements=measured[0] + measured[1])
     decision = decide.decide(spec=spec, status=status, observed=observed, now=now)
     await execute.execute(kube, decision.actions)
+    if not isinstance(spec, decide.InvalidSpec):
+        # After the actions: a rollback waits for no diagnosis.
+        prometheus = spec.analysis.prometheus
+        decision = await incidents.record(
+            spec=spec,
+            before=status,
+            decision=decision,
+            observed=observed,
+            request=request,
+            provider=registry.metric_provider(prometheus) if prometheus is not None else None,
+            now=now,
+        )
     return status, decision
 
 
@@ -244,10 +257,7 @@ def load_address_map(path: pathlib.Path | None) -> dict[str, str] | None:
 
 
 def _selector(pods: decide.PodGroup) -> selector.Selector:
-    return (
-        selector.Matcher(label="namespace", op="=", value=pods.namespace),
-        selector.Matcher(label="pod", op="=~", value=pods.pod_regex),
-    )
+    return selector.pods(namespace=pods.namespace, pod_regex=pods.pod_regex)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> v1alpha1.ReleaseValidationSpec | decide.InvalidSpec:

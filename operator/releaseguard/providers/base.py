@@ -1,9 +1,10 @@
 """What every metric source offers, and the few ways a measurement can fail.
 
-The Protocol is one method wide so that a test double is a few lines and a new source is one module. Failures
-a source expects (no data, an unreachable server, a refused query) are raised inside it as the errors below
-and leave it as values: `side_from_error` is the one place that turns them into `measurement.Unavailable`,
-which judges read as Inconclusive, never as Pass. Anything else is a bug and is allowed to raise.
+The Protocol is three methods wide (one value, a series, a split by segment) so that a test double is a few
+lines and a new source is one module. Failures a source expects (no data, an unreachable server, a refused
+query) are raised inside it as the errors below and leave it as values: `side_from_error` is the one place
+that turns them into `measurement.Unavailable`, which judges read as Inconclusive, never as Pass. Anything
+else is a bug and is allowed to raise.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime
 from typing import ClassVar, Protocol
 
 from releaseguard.analysis import measurement, series
+from releaseguard.impact import segments
 from releaseguard.models import v1alpha1
 from releaseguard.providers import selector
 
@@ -46,6 +48,22 @@ class MetricProvider(Protocol):
 
         A query is evaluated once per interval with `{{ window }}` set to the interval, so each point is
         what happened in that interval: counts for a ratio, buckets for a latency quantile, else a reading.
+        """
+        ...
+
+    async def measure_segments(
+        self,
+        metric: v1alpha1.RatioMetric,
+        *,
+        label: str,
+        canary: selector.Selector,
+        baseline: selector.Selector,
+        window: datetime.timedelta,
+        baseline_at: datetime.datetime | None = None,
+    ) -> tuple[segments.SegmentCounts, ...] | ProviderError:
+        """The ratio metric's events and totals over `window` per value of `label`, for both groups.
+
+        The metric's queries split by `label` through `{{ segment }}`; with `baseline_at`, as in `measure`.
         """
         ...
 

@@ -23,11 +23,15 @@ from prometheus_api_client import exceptions as client_exceptions
 from prometheus_api_client import prometheus_connect
 
 from releaseguard.analysis import measurement, series
+from releaseguard.impact import segments
 from releaseguard.models import duration, v1alpha1
 from releaseguard.providers import base, query, ranges
 from releaseguard.providers import selector as label_selector
 
 DEFAULT_TIMEOUT = datetime.timedelta(seconds=10)
+MAX_SEGMENTS = 200
+"""The most values of a segment label kept, those with the most canary traffic: a label with thousands of
+values (a user id by mistake) must not flood the operator, and the few that matter carry the traffic."""
 _MAX_BODY_IN_MESSAGE = 300
 _MAX_SERIES_IN_MESSAGE = 2
 
@@ -117,6 +121,51 @@ class PrometheusProvider:
             return series.Side(points=points, detail=queries)
         finally:
             client.close()
+
+    async def measure_segments(
+        self,
+        metric: v1alpha1.RatioMetric,
+        *,
+        label: str,
+        canary: label_selector.Selector,
+        baseline: label_selector.Selector,
+        window: datetime.timedelta,
+        baseline_at: datetime.datetime | None = None,
+    ) -> tuple[segments.SegmentCounts, ...] | base.ProviderError:
+        at = time.time()
+        baseline_stamp = at if baseline_at is None else baseline_at.timestamp()
+        # errors and total of the canary, then of the baseline, each evaluated when its group is measured.
+        queries = [
+            (query.render_query(template, selector=pods, window=window, segment=label), stamp)
+            for pods, stamp in ((canary, at), (baseline, baseline_stamp))
+            for template in (metric.errors, metric.total)
+        ]
+        client = self._client()
+        try:
+            results = await asyncio.gather(
+                *(self._run(client, promql, at=stamp) for promql, stamp in queries)
+            )
+        finally:
+            client.close()
+        try:
+            canary_errors, canary_total, baseline_errors, baseline_total = (
+                _by_segment(_raised(result), label=label) for result in results
+            )
+        except base.ProviderError as error:
+            return error
+        values = sorted(
+            canary_total.keys() | baseline_total.keys(), key=lambda value: -canary_total.get(value, 0.0)
+        )
+        return tuple(
+            segments.SegmentCounts(
+                segment=value,
+                canary_events=canary_errors.get(value, 0.0),
+                canary_total=canary_total.get(value, 0.0),
+                baseline_events=baseline_errors.get(value, 0.0),
+                baseline_total=baseline_total.get(value, 0.0),
+            )
+            for value in values[:MAX_SEGMENTS]
+        )
 
     async def _run_range(
         self, client: prometheus_connect.PrometheusConnect, promql: str, *, at: tuple[float, ...], step: int
@@ -268,6 +317,22 @@ def _ratio(
     if math.isnan(errors_value):
         raise base.NoDataError("the errors query gave NaN")
     return errors_value / total_value, total_value
+
+
+def _by_segment(result: list[Any], *, label: str) -> dict[str, float]:
+    """An instant vector as label value to sample; NaN samples (no traffic) are left out."""
+    values: dict[str, float] = {}
+    for sample in result:
+        if not (isinstance(sample, dict) and "value" in sample):
+            raise base.QueryError("a segment query must return an instant vector")
+        try:
+            value = float(sample["value"][1])
+        except (TypeError, ValueError, IndexError):
+            raise base.QueryError(f"a segment query returned {sample['value']!r}, not a number") from None
+        if not math.isnan(value):
+            key = str((sample.get("metric") or {}).get(label, ""))
+            values[key] = values.get(key, 0.0) + value
+    return values
 
 
 def _gauge(result: list[Any] | base.ProviderError) -> float:

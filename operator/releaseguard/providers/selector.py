@@ -39,6 +39,14 @@ Selector: TypeAlias = tuple[Matcher, ...]
 """The matchers for one group of pods; they are ANDed, as inside PromQL braces."""
 
 
+def pods(*, namespace: str, pod_regex: str) -> Selector:
+    """The pods of `namespace` whose names match `pod_regex`, as the operator picks canary and baseline."""
+    return (
+        Matcher(label="namespace", op="=", value=namespace),
+        Matcher(label="pod", op="=~", value=pod_regex),
+    )
+
+
 def render(selector: Selector) -> str:
     """`namespace="shop",pod=~"checkout-canary-.*"`: the matchers to put inside a query's braces."""
     return ",".join(_render_matcher(matcher) for matcher in selector)
