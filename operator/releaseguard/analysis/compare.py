@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -115,8 +114,6 @@ RECENT_MIN = 3
 _Array = npt.NDArray[np.float64]
 _NO_COUNTS = series.Counts(errors=0.0, total=0.0)
 """A missing interval, or one of another kind: no requests, which every ratio test skips."""
-_BUCKET = np.dtype([("bound", np.float64), ("count", np.float64)])
-"""A histogram bucket as one record, for converting many at once."""
 _PASS, _FAIL, _INCONCLUSIVE = v1alpha1.Verdict.PASS, v1alpha1.Verdict.FAIL, v1alpha1.Verdict.INCONCLUSIVE
 _Reason = judgement.Reason
 
@@ -746,28 +743,39 @@ def _histograms(
     histograms = [point for point in points if isinstance(point, series.Histogram)]
     if not histograms:
         return None
-    bounds, counts = _stack(histograms) or _rebin(histograms)
-    rows = np.zeros((len(points), len(bounds)))
-    rows[[index for index, point in enumerate(points) if isinstance(point, series.Histogram)]] = counts
+    bounds = _shared_bounds(histograms)
+    if bounds is not None:
+        missing = np.zeros(len(bounds))
+        rows = _stack([point.counts if isinstance(point, series.Histogram) else missing for point in points])
+    else:
+        bounds, counts = _rebin(histograms)
+        rows = np.zeros((len(points), len(bounds)))
+        rows[[index for index, point in enumerate(points) if isinstance(point, series.Histogram)]] = counts
     return bounds, rows[: len(canary)], rows[len(canary) :]
 
 
-def _stack(histograms: Sequence[series.Histogram]) -> tuple[_Array, _Array] | None:
-    """Bounds and counts when every histogram has the same layout, the usual case; else None."""
-    buckets = [histogram.buckets for histogram in histograms]
-    widths = set(map(len, buckets))
+def _shared_bounds(histograms: Sequence[series.Histogram]) -> _Array | None:
+    """The bounds when every histogram has the same layout, the usual case; else None."""
+    widths = {histogram.bounds.size for histogram in histograms}
     if len(widths) != 1:
         return None
-    # This conversion is the largest part of a latency judgement's time. Read as (bound, count) records,
-    # the buckets fill one array fastest: about 0.9 ms for 720 histograms of 12 buckets, where np.fromiter
-    # on the flattened floats takes 1.05 ms and np.array on the nested tuples 1.7 ms.
-    width = widths.pop()
-    pairs = itertools.chain.from_iterable(buckets)
-    stacked = np.fromiter(pairs, dtype=_BUCKET, count=len(buckets) * width).reshape(len(buckets), width)
-    bounds, counts = stacked["bound"], stacked["count"]
-    if not (bounds == bounds[0]).all():
-        return None
-    return bounds[0].copy(), counts
+    every = _stack([histogram.bounds for histogram in histograms])
+    first: _Array = every[0]
+    return first if (every == first).all() else None
+
+
+def _stack(arrays: Sequence[_Array]) -> _Array:
+    """Float arrays of one length as the rows of one read-only array. Each must be contiguous, as the
+    arrays series.Histogram holds are.
+
+    This runs at every look on every interval so far. bytes.join copies each array's buffer with less
+    overhead per array than numpy: for 720 histograms of 12 buckets it takes a third of np.concatenate's
+    time, a fifth of np.array's.
+    """
+    # numpy's stubs declare no buffer protocol (typing.Buffer) before Python 3.12; arrays do have one.
+    joined = b"".join(arrays)  # type: ignore[arg-type]
+    stacked: _Array = np.frombuffer(joined, dtype=np.float64).reshape(len(arrays), -1)
+    return stacked
 
 
 def _rebin(histograms: Sequence[series.Histogram]) -> tuple[_Array, _Array]:
@@ -785,7 +793,7 @@ def _rebin(histograms: Sequence[series.Histogram]) -> tuple[_Array, _Array]:
         own = np.array(layout, dtype=np.float64)
         # Interpolation is linear in the counts: one matrix maps every histogram of this layout at once.
         mapping = np.stack([_at_most(bounds=own, counts=unit, at=union) for unit in np.eye(len(own))])
-        table = np.array([[count for _, count in histograms[index].buckets] for index in members])
+        table = np.array([histograms[index].counts for index in members])
         counts[members] = np.maximum.accumulate(table @ mapping, axis=1)
     return union, counts
 

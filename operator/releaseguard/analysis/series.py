@@ -12,8 +12,11 @@ bake, the same position before the promotion). A missing interval (no series, a 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
+import operator
+
+import numpy as np
+import numpy.typing as npt
 
 from releaseguard.analysis import measurement
 
@@ -36,21 +39,33 @@ class Histogram:
 
     `buckets` is sorted by upper bound, ends with +Inf, and its counts never decrease: the count at bound
     `le` is the number of requests that took at most `le` seconds; the last one is the total.
+
+    `bounds` and `counts` are the same numbers as read-only arrays, made once here: the compare judge
+    stacks every interval's histogram at every look, and converting the tuples each time was the largest
+    part of its cost.
     """
 
     buckets: tuple[tuple[float, float], ...]
+    bounds: npt.NDArray[np.float64] = dataclasses.field(init=False, repr=False, compare=False)
+    counts: npt.NDArray[np.float64] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        bounds = [bound for bound, _ in self.buckets]
-        counts = [count for _, count in self.buckets]
-        if not bounds or bounds[-1] != math.inf:
+        if not self.buckets or self.buckets[-1][0] != math.inf:
             raise ValueError("a histogram needs a +Inf bucket")
-        if any(later <= earlier for earlier, later in itertools.pairwise(bounds)):
+        # Checked with map over whole tuples, not a generator per bucket: this runs for every interval
+        # Prometheus returns, and converting to arrays below must not make building a histogram dearer.
+        bounds, counts = zip(*self.buckets, strict=True)
+        if any(map(operator.le, bounds[1:], bounds)):
             raise ValueError("histogram bucket bounds must increase")
-        if any(not math.isfinite(count) or count < 0 for count in counts):
+        if not all(map(math.isfinite, counts)) or min(counts) < 0:
             raise ValueError("histogram bucket counts must be finite and not negative")
-        if any(later < earlier for earlier, later in itertools.pairwise(counts)):
+        if any(map(operator.lt, counts[1:], counts)):
             raise ValueError("histogram bucket counts must not decrease (buckets are cumulative)")
+        table = np.array((bounds, counts), dtype=np.float64)
+        table.setflags(write=False)
+        # A frozen dataclass sets what it derives from its fields through object.__setattr__.
+        object.__setattr__(self, "bounds", table[0])
+        object.__setattr__(self, "counts", table[1])
 
     @property
     def total(self) -> float:
