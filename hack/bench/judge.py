@@ -91,6 +91,7 @@ TARGETS = (("error", 2.0), ("latency", 0.5))
 at ≥ 5 req/s, because a peer that fails half the healthy releases also "detects" small regressions."""
 TIMING_INTERVALS = 360
 """One hour of 10 s intervals: the longest analysis the CPU target is set for."""
+ROUND_GAP_S = 2.0
 
 Floats = npt.NDArray[np.float64]
 
@@ -330,25 +331,35 @@ def run_all(tasks: Sequence[Task], *, workers: int) -> list[Result]:
     return sorted(results, key=lambda result: order[result.task])
 
 
-def time_long_analysis(*, seed: int, repeats: int) -> dict[str, float]:
-    """Median CPU ms of one look of ours at 360 intervals, for a ratio and a latency metric.
+def time_long_analysis(*, seed: int, repeats: int, rounds: int = 5) -> dict[str, float]:
+    """CPU ms of one look of ours at 360 intervals, for a ratio and a latency metric: the median of
+    `repeats` looks, in the quietest of `rounds` rounds a few seconds apart.
 
-    Run alone in the parent, so no worker competes for the core it measures.
+    Run alone in the parent, so no worker competes for the core it measures. The machine still has
+    moments when the same looks take 1.6 times the CPU, from work outside this process, for seconds at a
+    time (pinning to a core does not escape them): as timeit advises, the least disturbed round is the
+    judge's own cost, and spreading the rounds over time is what finds one.
     """
-    timings = {}
-    for kind in ("ratio", "latency"):
+    kinds: tuple[scenarios.Kind, ...] = ("ratio", "latency")
+    timings: dict[str, list[float]] = {kind: [] for kind in kinds}
+    looks = {}
+    for kind in kinds:
         scenario = replay.Scenario.model_validate(
             scenarios.steady(kind=kind, intervals=TIMING_INTERVALS, canary_rps=10.0, share=0.1, seed=seed)
         )
-        measured = scenario.measurement()
-        replay.judge_at(scenario.metric, measured, looks=TIMING_INTERVALS)  # the first call fills caches
-        samples = []
-        for _ in range(repeats):
-            started = time.process_time()
-            replay.judge_at(scenario.metric, measured, looks=TIMING_INTERVALS)
-            samples.append(time.process_time() - started)
-        timings[kind] = statistics.median(samples) * 1000
-    return timings
+        looks[kind] = (scenario.metric, scenario.measurement())
+        replay.judge_at(*looks[kind], looks=TIMING_INTERVALS)  # the first call fills caches
+    for round_number in range(rounds):
+        if round_number:
+            time.sleep(ROUND_GAP_S)
+        for kind, (metric, measured) in looks.items():
+            samples = []
+            for _ in range(repeats):
+                started = time.process_time()
+                replay.judge_at(metric, measured, looks=TIMING_INTERVALS)
+                samples.append(time.process_time() - started)
+            timings[kind].append(statistics.median(samples))
+    return {kind: min(medians) * 1000 for kind, medians in timings.items()}
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -603,7 +614,7 @@ def markdown(summary: dict[str, Any]) -> str:
     timing = summary["timing_360_ms"]
     lines += [
         "",
-        f"Ours, one evaluation at {TIMING_INTERVALS} intervals (1 h), median CPU: "
+        f"Ours, one evaluation at {TIMING_INTERVALS} intervals (1 h), median CPU (quietest of 5 rounds): "
         + ", ".join(f"{kind} {ms:.3f} ms" for kind, ms in timing.items()),
     ]
     for judge in JUDGES:

@@ -756,11 +756,13 @@ def _histograms(
 
 def _shared_bounds(histograms: Sequence[series.Histogram]) -> _Array | None:
     """The bounds when every histogram has the same layout, the usual case; else None."""
+    first = histograms[0].bounds
+    if all(histogram.bounds is first for histogram in histograms):  # series shares a layout's array
+        return first
     widths = {histogram.bounds.size for histogram in histograms}
     if len(widths) != 1:
         return None
     every = _stack([histogram.bounds for histogram in histograms])
-    first: _Array = every[0]
     return first if (every == first).all() else None
 
 

@@ -42,7 +42,8 @@ class Histogram:
 
     `bounds` and `counts` are the same numbers as read-only arrays, made once here: the compare judge
     stacks every interval's histogram at every look, and converting the tuples each time was the largest
-    part of its cost.
+    part of its cost. Histograms of one layout share one `bounds` array, so telling that every interval has
+    the same layout takes an identity check per interval.
     """
 
     buckets: tuple[tuple[float, float], ...]
@@ -61,15 +62,31 @@ class Histogram:
             raise ValueError("histogram bucket counts must be finite and not negative")
         if any(map(operator.lt, counts[1:], counts)):
             raise ValueError("histogram bucket counts must not decrease (buckets are cumulative)")
-        table = np.array((bounds, counts), dtype=np.float64)
-        table.setflags(write=False)
+        values = np.array(counts, dtype=np.float64)
+        values.setflags(write=False)
         # A frozen dataclass sets what it derives from its fields through object.__setattr__.
-        object.__setattr__(self, "bounds", table[0])
-        object.__setattr__(self, "counts", table[1])
+        object.__setattr__(self, "bounds", _layout(bounds))
+        object.__setattr__(self, "counts", values)
 
     @property
     def total(self) -> float:
         return self.buckets[-1][1]
+
+
+_LAYOUTS: dict[tuple[float, ...], npt.NDArray[np.float64]] = {}
+MAX_LAYOUTS = 256
+"""Bucket layouts remembered; a metric has one or two, and past this many, new ones are not shared."""
+
+
+def _layout(bounds: tuple[float, ...]) -> npt.NDArray[np.float64]:
+    """The one read-only array of these bounds."""
+    shared = _LAYOUTS.get(bounds)
+    if shared is None:
+        shared = np.array(bounds, dtype=np.float64)
+        shared.setflags(write=False)
+        if len(_LAYOUTS) < MAX_LAYOUTS:
+            _LAYOUTS[bounds] = shared
+    return shared
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
