@@ -307,6 +307,8 @@ def test_duplicate_notification_names_and_events_are_refused() -> None:
 
 STORED_STATUS: dict[str, Any] = {
     "phase": "Progressing",
+    "outbox": [],
+    "notified": [],
     "observedGeneration": 3,
     "currentStepIndex": 1,
     "stepStartedAt": "2024-05-01T10:02:00Z",
@@ -357,7 +359,7 @@ def test_status_round_trips_as_the_apiserver_stores_it() -> None:
 def test_empty_status_parses_and_dumps_to_defaults_only() -> None:
     status = v1alpha1.ReleaseValidationStatus.model_validate({})
     assert status.phase is None
-    assert status.to_json() == {"conditions": []}
+    assert status.to_json() == {"conditions": [], "outbox": [], "notified": []}
 
 
 def test_status_ignores_fields_it_does_not_know() -> None:

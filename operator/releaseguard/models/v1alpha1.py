@@ -39,7 +39,8 @@ _Duration = duration.Duration
 _Condition = conditions.Condition
 
 Name = Annotated[str, pydantic.Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
-LabelName = Annotated[str, pydantic.Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+LabelName = Annotated[str, pydantic.Field(min_length=1, max_length=128, pattern=_LABEL_NAME.pattern)]
 """A Prometheus label name: safe to write into a query as it is."""
 
 
@@ -461,8 +462,22 @@ class _NotificationBase(schema.KubeModel):
     """Failures less severe than this are not sent; events without a failure always are."""
 
 
-_TYPE_DOC = "slack: a Slack incoming webhook; webhook: a JSON POST to any URL; log: the operator's log."
-_SECRET_REF_DOC = "The Secret key holding the URL to post to, so credentials stay out of the spec."
+_TYPE_DOC = (
+    "slack: a Slack incoming webhook; webhook: a signed JSON POST to any URL; alertmanager: alerts to an"
+    " Alertmanager, firing while an incident is open; log: the operator's log."
+)
+_SECRET_REF_DOC = (
+    "The Secret key holding the URL to post to (Alertmanager's base URL), so credentials stay out of the"
+    " spec."
+)
+_URL_DOC = (
+    "The URL to post to (Alertmanager's base URL, e.g. http://alertmanager:9093), if it holds no credentials."
+)
+_ONE_URL = schema.Rule(
+    rule="has(self.url) != has(self.secretRef)",
+    message="needs exactly one of url and secretRef",
+    check=lambda route: (route.url is None) != (route.secret_ref is None),
+)
 
 
 class SlackNotification(_NotificationBase):
@@ -471,18 +486,34 @@ class SlackNotification(_NotificationBase):
 
 
 class WebhookNotification(_NotificationBase):
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (_ONE_URL,)
+
+    type: Literal["webhook"] = pydantic.Field(description=_TYPE_DOC)
+    url: str | None = pydantic.Field(default=None, max_length=2048, pattern=_HTTP_URL, description=_URL_DOC)
+    secret_ref: SecretKeyRef | None = pydantic.Field(default=None, description=_SECRET_REF_DOC)
+    signing_secret_ref: SecretKeyRef | None = None
+    """If set, the body is signed with HMAC-SHA256 under this Secret key's value, in the header
+    X-Releaseguard-Signature: sha256=<hex>, so the receiver can tell our posts from forgeries."""
+
+
+class AlertmanagerNotification(_NotificationBase):
     kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        _ONE_URL,
         schema.Rule(
-            rule="has(self.url) != has(self.secretRef)",
-            message="a webhook needs exactly one of url and secretRef",
-            check=lambda webhook: (webhook.url is None) != (webhook.secret_ref is None),
+            rule="!has(self.labels) || self.labels.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))",
+            message="label names must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)",
+            field_path=".labels",
+            check=lambda route: all(_LABEL_NAME.fullmatch(name) for name in route.labels),
         ),
     )
 
-    type: Literal["webhook"] = pydantic.Field(description=_TYPE_DOC)
-    url: str | None = pydantic.Field(default=None, max_length=2048, pattern=_HTTP_URL)
-    """The URL to post to, when it holds no credentials."""
+    type: Literal["alertmanager"] = pydantic.Field(description=_TYPE_DOC)
+    url: str | None = pydantic.Field(default=None, max_length=2048, pattern=_HTTP_URL, description=_URL_DOC)
     secret_ref: SecretKeyRef | None = pydantic.Field(default=None, description=_SECRET_REF_DOC)
+    labels: dict[str, Annotated[str, pydantic.Field(max_length=256)]] = pydantic.Field(
+        default={}, max_length=16
+    )
+    """Labels added to every alert, e.g. team: payments, for Alertmanager's routing."""
 
 
 class LogNotification(_NotificationBase):
@@ -490,7 +521,8 @@ class LogNotification(_NotificationBase):
 
 
 Notification = Annotated[
-    SlackNotification | WebhookNotification | LogNotification, pydantic.Field(discriminator="type")
+    SlackNotification | WebhookNotification | AlertmanagerNotification | LogNotification,
+    pydantic.Field(discriminator="type"),
 ]
 
 
@@ -686,6 +718,26 @@ class Incident(_StatusModel):
     """From the release's start to the decision."""
 
 
+class PendingNotification(_StatusModel):
+    """A message not delivered yet; kept in status so that a restart neither loses nor repeats it."""
+
+    id: str = pydantic.Field(max_length=256)
+    """Names the message for deduplication: the revision and what happened, e.g. 3f2a9c01/rollingBack."""
+    route: Name
+    """The spec.notifications entry to deliver to."""
+    event: NotificationEvent
+    severity: Severity | None = None
+    """The incident's severity for a failure; None for other events."""
+    firing: bool = True
+    """For Alertmanager: whether the alert fires or is resolved."""
+    summary: str = pydantic.Field(max_length=1024)
+    created_at: pydantic.AwareDatetime
+    attempts: int = pydantic.Field(default=0, ge=0)
+    next_attempt_at: pydantic.AwareDatetime
+    last_error: str | None = pydantic.Field(default=None, max_length=256)
+    """Why the last attempt failed, without the URL or any credential."""
+
+
 class ReleaseValidationStatus(_StatusModel):
     phase: Phase | None = None
     """Where the release stands."""
@@ -716,6 +768,12 @@ class ReleaseValidationStatus(_StatusModel):
     """The latest decision (start, step, promotion, pause, rollback) and why."""
     message: str | None = pydantic.Field(default=None, max_length=32768)
     """A human-readable summary of the phase."""
+    outbox: tuple[PendingNotification, ...] = pydantic.Field(default=(), max_length=50)
+    """Notifications waiting to be delivered, retried with backoff."""
+    notified: tuple[Annotated[str, pydantic.Field(max_length=256)], ...] = pydantic.Field(
+        default=(), max_length=50
+    )
+    """The ids of the latest messages delivered (route/id), so that none is sent twice."""
     incident: Incident | None = None
     """The latest failed release's incident, kept until the next release starts."""
     conditions: tuple[_Condition, ...] = pydantic.Field(default=(), json_schema_extra=schema.list_map("type"))
