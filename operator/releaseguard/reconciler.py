@@ -16,7 +16,7 @@ from typing import Any
 
 import pydantic
 
-from releaseguard import incidents
+from releaseguard import delivery, incidents
 from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
@@ -74,6 +74,9 @@ async def reconcile(
             request=request,
             provider=registry.metric_provider(prometheus) if prometheus is not None else None,
             now=now,
+        )
+        decision = await delivery.deliver(
+            kube, spec=spec, before=status, decision=decision, observed=observed, now=now
         )
     return status, decision
 

@@ -6,6 +6,7 @@ The client is synchronous; every call here runs in a worker thread so that kopf'
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections.abc
 import dataclasses
 import typing
@@ -78,6 +79,17 @@ class Kube:
             name=name,
             namespace=namespace,
         )
+
+    async def read_secret(self, *, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The Secret's data, decoded, or None when it does not exist. The values go to whoever asked and
+        nowhere else: not into errors, logs or status."""
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        secret = await self._read(
+            f"reading Secret {namespace}/{name}", core.read_namespaced_secret, name=name, namespace=namespace
+        )
+        if secret is None:
+            return None
+        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
 
     async def list_replica_sets(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         apps = kubernetes.client.AppsV1Api(self.api_client)

@@ -1,0 +1,1 @@
+"""Notifications: what to send to whom, the payloads, and their delivery with retries."""

@@ -1,0 +1,170 @@
+"""Which messages a release owes its notification routes, and when to try again one that failed.
+
+One bad release must be one conversation, not fifty alerts. Messages follow the release's transitions
+(started, a step, paused, promoted, succeeded, rolling back, rolled back), not the evaluations between
+them, and each is named by the revision and what happened: the same message is never queued twice, and
+the names of the latest delivered are kept in status, so a restart sends nothing again (a crash between a
+delivery and the status write can still repeat one: receivers see the same id and can drop it).
+Alertmanager routes get the incident alone, as one alert per revision that fires when it opens and
+resolves when it ends, so Alertmanager groups a release's trouble into one notification.
+
+Messages wait in `status.outbox` until delivered. A failed delivery is retried with exponential backoff
+(5 s doubling to 10 minutes) and given up after MAX_ATTEMPTS, about an hour and a half: a receiver down
+longer than that has missed a release that is long decided. Nothing here waits on a receiver: the
+decision and its actions never depend on a delivery.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+from releaseguard.models import v1alpha1
+
+FIRST_RETRY = datetime.timedelta(seconds=5)
+LONGEST_RETRY = datetime.timedelta(minutes=10)
+MAX_ATTEMPTS = 12
+MAX_NOTIFIED = 50
+"""Delivered ids remembered: a release's messages number a dozen at most per route."""
+
+Phase = v1alpha1.Phase
+Event = v1alpha1.NotificationEvent
+_ENTERED = {
+    Phase.PAUSED: Event.PAUSED,
+    Phase.PROMOTING: Event.PROMOTED,
+    Phase.SUCCEEDED: Event.SUCCEEDED,
+    Phase.ROLLING_BACK: Event.ROLLING_BACK,
+    Phase.ROLLED_BACK: Event.ROLLED_BACK,
+}
+_FAILURES = (Event.PAUSED, Event.ROLLING_BACK, Event.ROLLED_BACK)
+_RANK = {severity: rank for rank, severity in enumerate(v1alpha1.Severity)}
+
+
+def events(before: v1alpha1.ReleaseValidationStatus, after: v1alpha1.ReleaseValidationStatus) -> list[Event]:
+    """What happened between two statuses, as notification events."""
+    happened = []
+    revision = after.canary_revision.template_hash if after.canary_revision else None
+    previous = before.canary_revision.template_hash if before.canary_revision else None
+    if after.phase == Phase.PROGRESSING and revision is not None and revision != previous:
+        happened.append(Event.STARTED)
+    elif (
+        after.phase == Phase.PROGRESSING
+        and before.phase == Phase.PROGRESSING
+        and (after.current_step_index or 0) > (before.current_step_index or 0)
+    ):
+        happened.append(Event.STEP_ADVANCED)
+    if after.phase != before.phase and after.phase in _ENTERED:
+        happened.append(_ENTERED[after.phase])
+    return happened
+
+
+def enqueue(
+    *,
+    routes: Sequence[v1alpha1.Notification],
+    before: v1alpha1.ReleaseValidationStatus,
+    after: v1alpha1.ReleaseValidationStatus,
+    now: datetime.datetime,
+) -> v1alpha1.ReleaseValidationStatus:
+    """`after` with the messages this transition owes each route added to its outbox."""
+    revision = _revision(after) or _revision(before) or "none"
+    incident = after.incident
+    severity = incident.severity if incident is not None and incident.revision == revision else None
+    summary = after.last_decision.message if after.last_decision is not None else (after.message or "")
+    pending = list(after.outbox)
+    queued = {f"{entry.route}/{entry.id}" for entry in pending} | set(after.notified)
+
+    def add(route: v1alpha1.Notification, message_id: str, event: Event, *, firing: bool, text: str) -> None:
+        if f"{route.name}/{message_id}" in queued:
+            return
+        queued.add(f"{route.name}/{message_id}")
+        pending.append(
+            v1alpha1.PendingNotification(
+                id=message_id,
+                route=route.name,
+                event=event,
+                severity=severity if event in _FAILURES else None,
+                firing=firing,
+                summary=text[:1024],
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+
+    happened = events(before, after)
+    for route in routes:
+        if isinstance(route, v1alpha1.AlertmanagerNotification):
+            if incident is None or not _severe_enough(incident.severity, route):
+                continue
+            if before.incident != incident and incident.resolved_at is None:
+                add(
+                    route,
+                    f"{incident.revision}/firing",
+                    Event.ROLLING_BACK,
+                    firing=True,
+                    text=incident.summary,
+                )
+            elif incident.resolved_at is not None and (
+                before.incident is None or before.incident.resolved_at is None
+            ):
+                add(
+                    route,
+                    f"{incident.revision}/resolved",
+                    Event.ROLLED_BACK,
+                    firing=False,
+                    text=incident.summary,
+                )
+            continue
+        for event in happened:
+            if route.events and event not in route.events:
+                continue
+            if event in _FAILURES and severity is not None and not _severe_enough(severity, route):
+                continue
+            text = incident.summary if event in _FAILURES and incident is not None and severity else summary
+            add(route, f"{revision}/{event.value}", event, firing=True, text=text)
+    overflow = max(0, len(pending) - 50)
+    return after.model_copy(update={"outbox": tuple(pending[overflow:])})
+
+
+def due(
+    outbox: Sequence[v1alpha1.PendingNotification], now: datetime.datetime
+) -> list[v1alpha1.PendingNotification]:
+    return [entry for entry in outbox if entry.next_attempt_at <= now]
+
+
+def settle(
+    status: v1alpha1.ReleaseValidationStatus,
+    *,
+    delivered: Sequence[v1alpha1.PendingNotification],
+    failed: Sequence[tuple[v1alpha1.PendingNotification, str]],
+    now: datetime.datetime,
+) -> tuple[v1alpha1.ReleaseValidationStatus, list[v1alpha1.PendingNotification]]:
+    """`status` after one round of deliveries, and the messages given up on this round."""
+    done = {(entry.route, entry.id) for entry in delivered}
+    errors = {(entry.route, entry.id): error for entry, error in failed}
+    outbox, given_up = [], []
+    for entry in status.outbox:
+        key = (entry.route, entry.id)
+        if key in done:
+            continue
+        if key in errors:
+            attempts = entry.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                given_up.append(
+                    entry.model_copy(update={"attempts": attempts, "last_error": errors[key][:256]})
+                )
+                continue
+            delay = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
+            entry = entry.model_copy(
+                update={"attempts": attempts, "next_attempt_at": now + delay, "last_error": errors[key][:256]}
+            )
+        outbox.append(entry)
+    notified = (*status.notified, *(f"{route}/{message_id}" for route, message_id in done))[-MAX_NOTIFIED:]
+    return status.model_copy(update={"outbox": tuple(outbox), "notified": notified}), given_up
+
+
+def _severe_enough(severity: v1alpha1.Severity, route: v1alpha1.Notification) -> bool:
+    return _RANK[severity] <= _RANK[route.min_severity]
+
+
+def _revision(status: v1alpha1.ReleaseValidationStatus) -> str | None:
+    return status.canary_revision.template_hash if status.canary_revision else None
