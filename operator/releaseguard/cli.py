@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from releaseguard import reports
 from releaseguard.analysis import replay
 from releaseguard.kube import client
 from releaseguard.models import crd
@@ -113,6 +114,10 @@ def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:
         verb = commands.add_parser(request.value, help=_REQUEST_HELP[request])
         verb.add_argument("name")
         verb.add_argument("-n", "--namespace")
+    report = commands.add_parser("report", help="print the latest validation report (Markdown)")
+    report.add_argument("name")
+    report.add_argument("-n", "--namespace")
+    report.add_argument("--html", metavar="FILE", help="write the report's HTML page to FILE instead")
     args = parser.parse_args(argv)
 
     kube = client.Kube.from_environment()
@@ -122,6 +127,10 @@ def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:
             objects = asyncio.run(kube.list_release_validations(namespace=namespace, name=args.name))
             print(format_table(objects))
             return 0
+        if args.command == "report":
+            return print_report(
+                kube, namespace=args.namespace or client.current_namespace(), name=args.name, html=args.html
+            )
         request = observation.Request(args.command)
         namespace = args.namespace or client.current_namespace()
         stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -137,6 +146,26 @@ def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:
         return 1
     finally:
         kube.close()
+
+
+def print_report(kube: client.Kube, *, namespace: str, name: str, html: str | None) -> int:
+    """The newest report of `name`, as Markdown on stdout or as HTML into a file."""
+    maps = asyncio.run(
+        kube.list_config_maps(namespace=namespace, label_selector=f"{reports.REPORT_LABEL}={name}")
+    )
+    if not maps:
+        found = asyncio.run(kube.list_release_validations(namespace=namespace, name=name))
+        what = "has no report yet" if found else "not found"
+        print(f"error: releasevalidation {namespace}/{name} {what}", file=sys.stderr)
+        return 1
+    newest = max(maps, key=lambda item: item["metadata"].get("creationTimestamp") or "")
+    data = newest.get("data") or {}
+    if html is None:
+        print(data.get("report.md", ""), end="")
+        return 0
+    pathlib.Path(html).write_text(data.get("report.html", ""))
+    print(f"wrote {html} from ConfigMap {newest['metadata']['name']}")
+    return 0
 
 
 _REQUEST_HELP = {

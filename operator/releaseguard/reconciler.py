@@ -16,7 +16,7 @@ from typing import Any
 
 import pydantic
 
-from releaseguard import delivery, incidents
+from releaseguard import delivery, incidents, reports
 from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
@@ -66,14 +66,18 @@ async def reconcile(
     if not isinstance(spec, decide.InvalidSpec):
         # After the actions: a rollback waits for no diagnosis.
         prometheus = spec.analysis.prometheus
+        provider = registry.metric_provider(prometheus) if prometheus is not None else None
         decision = await incidents.record(
             spec=spec,
             before=status,
             decision=decision,
             observed=observed,
             request=request,
-            provider=registry.metric_provider(prometheus) if prometheus is not None else None,
+            provider=provider,
             now=now,
+        )
+        decision = await reports.record(
+            kube, spec=spec, before=status, decision=decision, observed=observed, provider=provider, now=now
         )
         decision = await delivery.deliver(
             kube, spec=spec, before=status, decision=decision, observed=observed, now=now

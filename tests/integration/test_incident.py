@@ -14,6 +14,8 @@ import contextlib
 import datetime
 import json
 import os
+import pathlib
+import subprocess
 import threading
 import urllib.parse
 import urllib.request
@@ -130,6 +132,7 @@ def test_a_bad_release_opens_an_incident_that_is_told_signed_grouped_and_without
     namespace: str,
     alertmanager: str,
     operator_process: conftest.Operator,
+    tmp_path: pathlib.Path,
 ) -> None:
     token, key = f"tok{uuid.uuid4().hex}", f"key{uuid.uuid4().hex}"
     with (
@@ -233,13 +236,28 @@ def test_a_bad_release_opens_an_incident_that_is_told_signed_grouped_and_without
         assert f"alertmanager/{revision}/resolved" in notified
         assert not any(entry.startswith("wrong-key/") for entry in notified)
 
-    # What the Secret holds stays there: not in status, Events, or the operator's log.
+    # The validation report, written when the rollback completed: the plugin prints it or saves the page.
+    assert rolled_back["status"]["report"] == f"guard-report-{revision}"
+    plugin = str(conftest.REPO / ".venv" / "bin" / "kubectl-releaseguard")
+    printed = subprocess.run(
+        [plugin, "report", "guard", "-n", namespace], check=True, capture_output=True, text=True, timeout=30
+    ).stdout
+    assert printed.startswith(f"# {namespace}/guard: revision {revision} RolledBack")
+    assert "/api/checkout" in printed
+    assert "**FailureLimitReached**" in printed or "**CriticalMetricFailed**" in printed
+    page = tmp_path / "report.html"
+    subprocess.run([plugin, "report", "guard", "-n", namespace, "--html", str(page)], check=True, timeout=30)
+    assert '<figure class="chart" data-metric="error-rate">' in page.read_text()
+
+    # What the Secret holds stays there: not in status, Events, the report, or the operator's log.
     status = json.dumps(rv(kubectl, namespace)["status"])
     listed = json.dumps(events(kubectl, namespace))
     log = operator_process.log_path.read_text(errors="replace")
     for secret in (token, key):
         assert secret not in status
         assert secret not in listed
+        assert secret not in printed
+        assert secret not in page.read_text()
         assert secret not in log
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections.abc
+import contextlib
 import dataclasses
 import typing
 from typing import Any, TypeVar
@@ -152,6 +153,52 @@ class Kube:
             body=body,
             _content_type="application/merge-patch+json",
         )
+
+    async def apply_config_map(self, *, namespace: str, body: dict[str, Any]) -> None:
+        """Create the ConfigMap, or replace the one of that name."""
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        name = body["metadata"]["name"]
+        try:
+            await self._call(
+                f"creating ConfigMap {namespace}/{name}", core.create_namespaced_config_map, namespace, body
+            )
+        except Conflict:
+            await self._call(
+                f"replacing ConfigMap {namespace}/{name}",
+                core.replace_namespaced_config_map,
+                name,
+                namespace,
+                body,
+            )
+
+    async def list_config_maps(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        listing = await self._call(
+            f"listing ConfigMaps in {namespace}",
+            core.list_namespaced_config_map,
+            namespace=namespace,
+            label_selector=label_selector,
+        )
+        return [self._plain(item) for item in listing.items]
+
+    async def delete_config_map(self, *, namespace: str, name: str) -> None:
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        with contextlib.suppress(NotFound):
+            await self._call(
+                f"deleting ConfigMap {namespace}/{name}", core.delete_namespaced_config_map, name, namespace
+            )
+
+    async def list_events(self, *, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The Events about one object, oldest first."""
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        listing = await self._call(
+            f"listing Events of {kind} {namespace}/{name}",
+            core.list_namespaced_event,
+            namespace=namespace,
+            field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
+        )
+        events = [self._plain(item) for item in listing.items]
+        return sorted(events, key=lambda event: event.get("lastTimestamp") or event.get("eventTime") or "")
 
     async def list_release_validations(
         self, *, namespace: str | None, name: str | None = None

@@ -774,6 +774,8 @@ class ReleaseValidationStatus(_StatusModel):
         default=(), max_length=50
     )
     """The ids of the latest messages delivered (route/id), so that none is sent twice."""
+    report: str | None = pydantic.Field(default=None, max_length=253)
+    """The ConfigMap holding the latest release's validation report (kubectl releaseguard report NAME)."""
     incident: Incident | None = None
     """The latest failed release's incident, kept until the next release starts."""
     conditions: tuple[_Condition, ...] = pydantic.Field(default=(), json_schema_extra=schema.list_map("type"))

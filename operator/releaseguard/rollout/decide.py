@@ -130,26 +130,40 @@ def analysis_request(
         at=status.promotion_started_at if status.phase == Phase.BAKING else since,
     )
     if status.phase == Phase.PROGRESSING or paused_for_inconclusive(status):
-        canary_pods = PodGroup(
-            namespace=target.namespace,
-            pod_regex=f"{re.escape(_canary_name(target.name))}-[a-z0-9]+-[a-z0-9]+",
-            labels=match_labels | {templates.TRACK_LABEL: templates.CANARY_TRACK},
-        )
+        canary_pods = canary_group(target)
         return AnalysisRequest(
             canary=canary_pods, baseline=baseline_pods, window=window, since=since, history=history
         )
     current = target.current_replica_set
     if status.phase == Phase.BAKING and current is not None:
-        canary_pods = PodGroup(
-            namespace=target.namespace,
-            pod_regex=_pods_of(current.name),
-            labels=match_labels | {templates.POD_TEMPLATE_HASH_LABEL: current.pod_template_hash},
-        )
+        canary_pods = replica_set_group(target, current)
         before = dataclasses.replace(baseline_pods, at=status.promotion_started_at)
         return AnalysisRequest(
             canary=canary_pods, baseline=before, window=window, since=since, history=history
         )
     return None
+
+
+def canary_group(target: observation.TargetObservation) -> PodGroup:
+    """The pods of the target's canary Deployment."""
+    return PodGroup(
+        namespace=target.namespace,
+        pod_regex=f"{re.escape(_canary_name(target.name))}-[a-z0-9]+-[a-z0-9]+",
+        labels=dict(target.selector.get("matchLabels") or {})
+        | {templates.TRACK_LABEL: templates.CANARY_TRACK},
+    )
+
+
+def replica_set_group(
+    target: observation.TargetObservation, replica_set: observation.ReplicaSetObservation
+) -> PodGroup:
+    """The pods of one of the target's ReplicaSets: one revision of it."""
+    return PodGroup(
+        namespace=target.namespace,
+        pod_regex=_pods_of(replica_set.name),
+        labels=dict(target.selector.get("matchLabels") or {})
+        | {templates.POD_TEMPLATE_HASH_LABEL: replica_set.pod_template_hash},
+    )
 
 
 class _Draft:
