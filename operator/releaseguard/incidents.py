@@ -3,7 +3,8 @@
 A decision to roll back or to pause is taken on the judges' verdicts alone, and carried out first: nothing
 here delays a rollback. Then, in the same reconciliation, this module measures what only an incident needs
 (the failing ratio metrics split by the spec's segments, the business metrics over the whole analysis),
-diffs the revision against the stable one, assesses impact and severity, and returns the plan with
+reads what the new revision's pods went through (restarts, waiting states, Warning Events), diffs the
+revision against the stable one, assesses impact and severity, and returns the plan with
 `status.incident` and a Warning Event carrying the summary. The incident is stored with the status
 write of the decision; if the operator dies before that write, the next reconciliation takes the same
 decision again and opens the incident then, so none is lost.
@@ -22,10 +23,11 @@ from collections.abc import Mapping, Sequence
 
 from releaseguard.analysis import burn_rate, measurement, series
 from releaseguard.impact import assessment, incident, segments, severity
+from releaseguard.kube import client
 from releaseguard.models import conditions, v1alpha1
 from releaseguard.providers import base
 from releaseguard.providers import selector as label_selector
-from releaseguard.report import diff
+from releaseguard.report import diff, pods
 from releaseguard.rollout import decide, observation, plan
 
 INCIDENT_EVENT = "Incident"
@@ -48,14 +50,22 @@ async def record(
     observed: observation.Observed,
     request: decide.AnalysisRequest | None,
     provider: base.MetricProvider | None,
+    kube: client.Kube | None,
     now: datetime.datetime,
 ) -> plan.Plan:
     """`decision` with the incident opened or resolved, when this reconciliation does either; `provider`
-    measures what the incident needs beyond the decision (segments, business metrics), if any."""
+    measures what the incident needs beyond the decision (segments, business metrics), and `kube` reads
+    the new revision's pods and their Warning Events, when given."""
     status = decision.status
     if _opens(before, status):
         opened = await open_incident(
-            spec=spec, status=status, observed=observed, request=request, provider=provider, now=now
+            spec=spec,
+            status=status,
+            observed=observed,
+            request=request,
+            provider=provider,
+            kube=kube,
+            now=now,
         )
         event = plan.Event(type=plan.EventType.WARNING, reason=INCIDENT_EVENT, message=opened.summary)
         return dataclasses.replace(
@@ -93,13 +103,16 @@ async def open_incident(
     observed: observation.Observed,
     request: decide.AnalysisRequest | None,
     provider: base.MetricProvider | None,
+    kube: client.Kube | None,
     now: datetime.datetime,
 ) -> v1alpha1.Incident:
     stage = v1alpha1.Stage.BAKE if status.promotion_started_at is not None else v1alpha1.Stage.CANARY
     results = status.last_analysis.results if status.last_analysis is not None else ()
     failing = [result for result in results if result.verdict == v1alpha1.Verdict.FAIL]
     measured = {item.name: item for item in observed.measurements or ()}
-    breakdowns, business = await _measure(spec, provider, failing=failing, request=request, now=now)
+    (breakdowns, business), pod_facts = await asyncio.gather(
+        _measure(spec, provider, failing=failing, request=request, now=now), _pod_facts(kube, request)
+    )
     traffic = 1.0 if stage == v1alpha1.Stage.BAKE else (status.canary_weight or 0) / 100
     impact = assessment.assess(
         evidence=[
@@ -129,6 +142,7 @@ async def open_incident(
         failing=failing,
         breakdowns=breakdowns,
         changes=[change.render() for change in _changes(status, observed)],
+        pods=pod_facts,
         timeline=_timeline(spec, status, now=now),
         now=now,
     )
@@ -190,6 +204,22 @@ async def _measure(
         for metric, measured in zip(spec.impact.business_metrics, business_results, strict=True)
     ]
     return breakdowns, business
+
+
+async def _pod_facts(kube: client.Kube | None, request: decide.AnalysisRequest | None) -> list[str]:
+    """What the new revision's pods went through: restarts, waiting states, Warning Events."""
+    if kube is None or request is None:
+        return []
+    canary = request.canary
+    labels = ",".join(f"{key}={value}" for key, value in sorted(canary.labels.items()))
+    try:
+        found, warnings = await asyncio.gather(
+            kube.list_pods(namespace=canary.namespace, label_selector=labels),
+            kube.list_warning_events(namespace=canary.namespace, kind="Pod"),
+        )
+    except client.KubeError:
+        return []
+    return pods.facts(pods=found, events=warnings, pod_regex=canary.pod_regex)
 
 
 def _splits(metric: v1alpha1.RatioMetric) -> bool:

@@ -74,6 +74,7 @@ async def reconcile(
             observed=observed,
             request=request,
             provider=provider,
+            kube=kube,
             now=now,
         )
         decision = await reports.record(

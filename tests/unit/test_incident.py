@@ -140,3 +140,26 @@ def test_the_record_round_trips_through_status() -> None:
     assert parsed.incident == status.incident
     with pytest.raises(pydantic.ValidationError):
         v1alpha1.Incident.model_validate(status.to_json()["incident"] | {"severity": "SEV5"})
+
+
+def test_passing_metrics_that_moved_are_named_largest_first() -> None:
+    metrics = [
+        evidence(
+            "error-rate",
+            failed=True,
+            canary=0.102,
+            baseline=0.0101,
+            bad=102,
+            total=1000,
+            expected_share=0.0101,
+        ),
+        evidence("p95-latency", failed=False, canary=0.27, baseline=0.2),
+        evidence("cpu", failed=False, canary=0.5, baseline=1.0),
+        evidence("memory", failed=False, canary=103.0, baseline=100.0),
+    ]
+    impact = assessment.assess(evidence=metrics, business=[], traffic_share=0.1)
+    causes = opened(impact=impact, changes=[], breakdowns=[]).suspected_cause
+    assert causes == (
+        "cpu 50% better on the canary (0.5 vs 1) without failing",
+        "p95-latency 35% worse on the canary (0.27 vs 0.2) without failing",
+    )

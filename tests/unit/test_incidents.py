@@ -155,6 +155,7 @@ def record(
     before: v1alpha1.ReleaseValidationStatus,
     after: v1alpha1.ReleaseValidationStatus,
     provider: Provider | None = None,
+    kube: Any = None,
 ) -> plan.Plan:
     return asyncio.run(
         incidents.record(
@@ -164,6 +165,7 @@ def record(
             observed=OBSERVED,
             request=REQUEST,
             provider=provider or Provider(),
+            kube=kube,
             now=NOW,
         )
     )
@@ -223,9 +225,53 @@ def test_without_a_provider_the_incident_still_opens_from_what_the_decision_saw(
             observed=OBSERVED,
             request=None,
             provider=None,
+            kube=None,
             now=NOW,
         )
     )
     assert decided.status.incident is not None
     assert decided.status.incident.segments == ()
     assert decided.status.incident.impact.affected_requests == 76
+
+
+@dataclasses.dataclass
+class Kube:
+    """The new revision's pods, one crash-looping after an OOM kill, and a failed probe's Warning Event."""
+
+    asked: list[str] = dataclasses.field(default_factory=list)
+
+    async def list_pods(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        self.asked.append(label_selector)
+        crashing = {
+            "name": "app",
+            "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+        }
+        return [
+            {"metadata": {"name": "checkout-canary-5d9f-abcde"}, "status": {"containerStatuses": [crashing]}},
+            {"metadata": {"name": "checkout-1-xyz12"}, "status": {"containerStatuses": [crashing]}},
+        ]
+
+    async def list_warning_events(self, *, namespace: str, kind: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "reason": "Unhealthy",
+                "count": 7,
+                "message": "Readiness probe failed:\n HTTP probe failed with statuscode: 500",
+                "involvedObject": {"name": "checkout-canary-5d9f-abcde"},
+            },
+            {"reason": "Unhealthy", "message": "not ours", "involvedObject": {"name": "checkout-1-xyz12"}},
+        ]
+
+
+def test_the_new_pods_troubles_are_among_the_suspected_causes() -> None:
+    kube = Kube()
+    causes = record(status(Phase.PROGRESSING), ROLLING_BACK, kube=kube).status.incident.suspected_cause  # type: ignore[union-attr]
+    assert causes[1:3] == (
+        "1 new pod: container app waiting in CrashLoopBackOff, 4 restarts",
+        "1 new pod: container app last terminated OOMKilled (exit 137), 4 restarts",
+    )
+    probe = "Readiness probe failed: HTTP probe failed with statuscode: 500"
+    assert causes[3] == f"Warning Unhealthy 7 times on 1 new pod: {probe}"
+    assert kube.asked == [""]

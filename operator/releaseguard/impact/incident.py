@@ -20,6 +20,9 @@ MAX_SEGMENTS = 10
 SEGMENTS_PER_BREAKDOWN = 3
 MAX_CAUSES = 20
 MAX_TEXT = 512
+MOVED = 0.1
+"""A passing metric that moved at least this much (relative to the baseline) is worth naming."""
+MAX_MOVED = 3
 
 
 def open_incident(
@@ -33,11 +36,13 @@ def open_incident(
     failing: Sequence[v1alpha1.Result],
     breakdowns: Sequence[tuple[str, segments.Breakdown]],
     changes: Sequence[str],
+    pods: Sequence[str] = (),
     timeline: Sequence[v1alpha1.TimelineEntry],
     now: datetime.datetime,
 ) -> v1alpha1.Incident:
     """The incident of `release` (namespace/name), failing with `failing` results; `action` is what the
-    operator does about it, e.g. "rolling back", and `breakdowns` pairs each split metric with its split."""
+    operator does about it, e.g. "rolling back", `breakdowns` pairs each split metric with its split, and
+    `pods` states what went wrong with the new revision's pods (restarts, failed probes)."""
     contributions = [
         (metric, breakdown.label, contribution)
         for metric, breakdown in breakdowns
@@ -45,8 +50,13 @@ def open_incident(
         if contribution.excess > 0
     ]
     contributions.sort(key=lambda item: -item[2].share)
-    causes = [*changes, *(_segment_cause(metric, label, item) for metric, label, item in contributions)]
-    causes += [_business_cause(metric) for metric in impact.business if (metric.change or 0) > 0]
+    causes = [
+        *changes,
+        *pods,
+        *(_segment_cause(metric, label, item) for metric, label, item in contributions),
+        *(_business_cause(metric) for metric in impact.business if (metric.change or 0) > 0),
+        *(_moved_cause(metric) for metric in moved(impact.metrics)),
+    ]
     return v1alpha1.Incident(
         severity=assessed.severity,
         severity_reason=_cut(assessed.because),
@@ -102,6 +112,22 @@ def summary(
         what = "analysis failed to conclude"
     hurt = f"{_percent(impact.affected_share)} of requests hurt ({impact.affected_requests:.0f} so far)"
     return f"{severity.value} {release}: {what}; {hurt}; {action}"
+
+
+def moved(metrics: Sequence[assessment.MetricImpact]) -> list[assessment.MetricImpact]:
+    """The metrics that did not fail but moved by at least MOVED on the canary, the largest move first:
+    the release's other effects, which a failing metric's cause often shows in."""
+    changed = [metric for metric in metrics if not metric.failed and abs(metric.change or 0.0) >= MOVED]
+    return sorted(changed, key=lambda metric: -abs(metric.change or 0.0))[:MAX_MOVED]
+
+
+def _moved_cause(metric: assessment.MetricImpact) -> str:
+    change = metric.change or 0.0
+    word = "worse" if change > 0 else "better"
+    return (
+        f"{metric.name} {_percent(abs(change))} {word} on the canary ({_number(metric.canary)} vs "
+        f"{_number(metric.baseline)}) without failing"
+    )
 
 
 def _segment_cause(metric: str, label: str, contribution: segments.Contribution) -> str:

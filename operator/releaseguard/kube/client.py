@@ -188,6 +188,17 @@ class Kube:
                 f"deleting ConfigMap {namespace}/{name}", core.delete_namespaced_config_map, name, namespace
             )
 
+    async def list_warning_events(self, *, namespace: str, kind: str) -> list[dict[str, Any]]:
+        """The Warning Events about objects of one kind in a namespace."""
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        listing = await self._call(
+            f"listing Warning Events of {kind}s in {namespace}",
+            core.list_namespaced_event,
+            namespace=namespace,
+            field_selector=f"type=Warning,involvedObject.kind={kind}",
+        )
+        return [self._plain(item) for item in listing.items]
+
     async def list_events(self, *, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
         """The Events about one object, oldest first."""
         core = kubernetes.client.CoreV1Api(self.api_client)
