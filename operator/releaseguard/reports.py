@@ -33,6 +33,8 @@ KEEP = 5
 """Reports kept per ReleaseValidation, the newest."""
 MAX_INTERVALS = 720
 """The most intervals charted: the last analysis' latest ones."""
+CONTEXT_INTERVALS = 4
+"""Intervals charted before the analysis began, so its first ones are seen against what came before."""
 MAX_TEXT = 900_000
 """A ConfigMap holds at most 1 MiB; a report is cut to stay well inside it."""
 WRITTEN_EVENT, FAILED_EVENT = "ReportWritten", "ReportFailed"
@@ -116,7 +118,9 @@ async def build(
         stable_revision=stable.template_hash if stable is not None else "none",
         outcome=status.phase.value if status.phase else "unknown",
         generated_at=now,
-        timeline=tuple(entry for event in timeline if (entry := _entry(event)) is not None),
+        timeline=tuple(
+            entry for event in _this_release(timeline, revision) if (entry := _entry(event)) is not None
+        ),
         results=last.results if last is not None else (),
         incident=status.incident if status.incident and status.incident.revision == revision else None,
         changes=tuple(change.render() for change in diff.diff(stable_set.template, target.template))
@@ -168,14 +172,15 @@ async def _charts(
     provider: base.MetricProvider | None,
     now: datetime.datetime,
 ) -> tuple[document.Chart, ...]:
-    """Each metric's canary and baseline over the last analysis, one value per interval."""
+    """Each metric's canary and baseline over the last analysis and a few intervals before, one value per
+    interval (the canary has none before it ran)."""
     since = before.analysis_started_at or before.step_started_at
     groups = _groups(before, target)
     if provider is None or since is None or groups is None or not spec.analysis.metrics:
         return ()
     canary, baseline = groups
     step = max(spec.analysis.interval.value, decide.MIN_WINDOW)
-    count = max(1, min(MAX_INTERVALS, int((now - since) / step)))
+    count = min(MAX_INTERVALS, max(1, int((now - since) / step)) + CONTEXT_INTERVALS)
     baseline_end = baseline.at or now
     sides = await asyncio.gather(
         *(
@@ -231,6 +236,17 @@ def _unit(metric: v1alpha1.Metric) -> str:
     if isinstance(metric, v1alpha1.LatencyMetric):
         return "seconds"
     return ""
+
+
+def _this_release(events: Sequence[dict[str, Any]], revision: str) -> Sequence[dict[str, Any]]:
+    """The Events from the start of this revision's canary on: a ReleaseValidation's Events tell of every
+    release it guarded."""
+    starts = [
+        index
+        for index, event in enumerate(events)
+        if event.get("reason") == "CanaryStarted" and revision in str(event.get("message", ""))
+    ]
+    return events[starts[-1] :] if starts else events
 
 
 def _entry(event: dict[str, Any]) -> document.Entry | None:

@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 from releaseguard.notify import payloads
-from tests.integration import conftest, receivers
+from releaseguard.report import document
+from tests.integration import browser, conftest, receivers
 from tests.integration.test_release import events, release_validation, rv, wait_for_phase
 
 pytestmark = [pytest.mark.usefixtures("operator_process"), pytest.mark.timeout(300)]
@@ -248,6 +249,14 @@ def test_a_bad_release_opens_an_incident_that_is_told_signed_grouped_and_without
     page = tmp_path / "report.html"
     subprocess.run([plugin, "report", "guard", "-n", namespace, "--html", str(page)], check=True, timeout=30)
     assert '<figure class="chart" data-metric="error-rate">' in page.read_text()
+    # ...and a real browser renders it: the DOM Chromium builds holds the decision and the chart, and its
+    # screenshot shows both lines in their colours.
+    rendered = browser.dom(page)
+    assert "Outcome: <strong>RolledBack</strong>" in rendered
+    assert '<polyline class="canary"' in rendered
+    png = browser.screenshot(page, tmp_path / "report.png")
+    assert browser.count_colour(png, document.CANARY_COLOUR) > 50
+    assert browser.count_colour(png, document.BASELINE_COLOUR) > 50
 
     # What the Secret holds stays there: not in status, Events, the report, or the operator's log.
     status = json.dumps(rv(kubectl, namespace)["status"])

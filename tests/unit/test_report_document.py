@@ -118,3 +118,12 @@ def test_a_chart_of_flat_or_empty_lines_draws() -> None:
     empty = document.Chart(metric="e", unit="", times=(), canary=(), baseline=())
     page = document.html_page(document.Report(**{**REPORT.__dict__, "charts": (flat, empty)}))
     assert page.count("<svg") == 2
+
+
+def test_short_lines_get_a_mark_per_point_long_ones_none() -> None:
+    short = document.html_page(document.Report(**{**REPORT.__dict__, "charts": (chart(1),)}))
+    assert short.count("<circle") == 2  # one interval, each group
+    long = document.html_page(
+        document.Report(**{**REPORT.__dict__, "charts": (chart(document.MARKED_POINTS + 2),)})
+    )
+    assert "<circle" not in long

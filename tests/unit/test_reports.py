@@ -33,6 +33,12 @@ class Kube:
         return [
             {
                 "reason": "CanaryStarted",
+                "message": "canary h1 at 10%",
+                "lastTimestamp": "2026-11-27T10:00:00Z",
+            },
+            {"reason": "Succeeded", "message": "h1 is stable", "lastTimestamp": "2026-11-27T10:05:00Z"},
+            {
+                "reason": "CanaryStarted",
                 "message": "canary h2 at 10%",
                 "lastTimestamp": "2026-11-27T11:58:00Z",
             },
@@ -111,12 +117,14 @@ def test_a_rolled_back_release_gets_its_report() -> None:
     markdown, page = body["data"]["report.md"], body["data"]["report.html"]
     assert markdown.startswith("# shop/checkout: revision h2 RolledBack")
     assert "**FailureLimitReached** error-rate failed" in markdown
+    assert "h1 is stable" not in markdown  # the timeline is this release's
     assert "container app image: demo:1.0 → demo:2.0-checkout-broken" in markdown
     assert '<figure class="chart" data-metric="error-rate">' in page
-    # Two minutes of 30 s intervals since the analysis began, for the canary's pods and the stable ones.
+    # Two minutes of 30 s intervals since the analysis began and four before, for the canary's pods and the
+    # stable ones.
     assert provider.asked == [
-        ("error-rate", r"checkout\-canary-[a-z0-9]+-[a-z0-9]+", 4),
-        ("error-rate", r"checkout\-1-[a-z0-9]+", 4),
+        ("error-rate", r"checkout\-canary-[a-z0-9]+-[a-z0-9]+", 8),
+        ("error-rate", r"checkout\-1-[a-z0-9]+", 8),
     ]
 
 

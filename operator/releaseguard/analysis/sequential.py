@@ -112,6 +112,9 @@ MAX_TRIALS = 10_000_000
 SMALLEST_P0 = 1e-12
 """A smaller positive p0 is tested as this one: the prior's strength (about 1.5/p0) would leave floating
 point, and a larger p0 is only more cautious; no analysis sees the 10^12 requests where it matters."""
+MAX_COUNT = 1e300
+"""Trials from here on are too many for floating point to weigh (the beta function's terms overflow, found
+by hypothesis at 2.6e305): no evidence, as for the ratio test's counts; no service counts that high."""
 RATIO_SPAN = 50.0
 """The two-sample test's alternatives run from θ0 to this multiple of it (up to 1/50 of it when lower is
 worse); a regression beyond is caught by the largest one anyway."""
@@ -181,11 +184,11 @@ def prior(p0: float) -> tuple[float, float]:
 def log_evidence(*, bad: float, trials: float, p0: float) -> float:
     """log Λ against "at most a share p0 of the trials are bad"; failing at log(1/alpha) errs at most alpha.
 
-    0 (no evidence either way) without trials or when p0 ≥ 1, which no share can exceed; +∞ when p0 ≤ 0
-    and any trial was bad, since then a single bad event refutes the null. -∞ when the data lie so far
-    below p0 that the posterior has no mass above it in floating point.
+    0 (no evidence either way) without trials, with MAX_COUNT or more, or when p0 ≥ 1, which no share can
+    exceed; +∞ when p0 ≤ 0 and any trial was bad, since then a single bad event refutes the null. -∞ when
+    the data lie so far below p0 that the posterior has no mass above it in floating point.
     """
-    if not (trials > 0 and math.isfinite(trials)) or math.isnan(bad) or not p0 < 1:  # NaN p0: no evidence
+    if not (0 < trials < MAX_COUNT) or math.isnan(bad) or not p0 < 1:  # NaN p0 too: no evidence
         return 0.0
     bad = min(max(bad, 0.0), trials)
     if p0 <= 0:
@@ -211,7 +214,7 @@ def log_evidence_starts(*, bad: _Array, trials: _Array, p0: float) -> Since:
     """
     if not p0 < 1 or np.isnan(bad).any():  # NaN p0 too: no evidence, as in log_evidence
         return _mix(np.zeros(len(trials)))
-    valid = (trials > 0) & np.isfinite(trials)
+    valid = (trials > 0) & (trials < MAX_COUNT)
     bad = np.clip(bad, 0.0, trials)
     if p0 <= 0:
         return _mix(np.where(valid & (bad > 0), math.inf, 0.0))

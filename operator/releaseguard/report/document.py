@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from releaseguard.models import v1alpha1
 
 MAX_POINTS = 240
+MARKED_POINTS = 40
+"""Lines of at most this many points get a mark on each."""
 """Points per line in a chart: more than a chart's width can show, few enough to keep the page small."""
 _WIDTH, _HEIGHT, _PAD = 640, 180, 36
-_CANARY, _BASELINE = "#d1495b", "#00798c"
+CANARY_COLOUR, BASELINE_COLOUR = "#d1495b", "#00798c"
+"""The chart lines' colours, which a browser test looks for in a screenshot."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -163,8 +166,8 @@ def html_page(report: Report) -> str:
     if report.charts:
         parts.append('<section id="charts"><h2>Canary and baseline over the release</h2>')
         parts.append(
-            f'<p class="legend"><span style="color:{_CANARY}">━ canary</span>'
-            f'<span style="color:{_BASELINE}">━ baseline</span></p>'
+            f'<p class="legend"><span style="color:{CANARY_COLOUR}">━ canary</span>'
+            f'<span style="color:{BASELINE_COLOUR}">━ baseline</span></p>'
         )
         parts += [_svg(chart) for chart in report.charts]
         parts.append("</section>")
@@ -190,14 +193,21 @@ def _svg(chart: Chart) -> str:
 
     def line(points: Sequence[float | None], colour: str, group: str) -> str:
         step = max(1, math.ceil(len(points) / MAX_POINTS))
-        coordinates = [
-            f"{x(index):.1f},{y(value):.1f}"
+        drawn = [
+            (x(index), y(value))
             for index, value in enumerate(points)
             if index % step == 0 and value is not None and math.isfinite(value)
         ]
+        coordinates = " ".join(f"{left:.1f},{top:.1f}" for left, top in drawn)
+        # A short analysis has a few intervals: marks show them, where a line of one point shows nothing.
+        marks = (
+            "".join(f'<circle cx="{left:.1f}" cy="{top:.1f}" r="3" fill="{colour}"/>' for left, top in drawn)
+            if len(drawn) <= MARKED_POINTS
+            else ""
+        )
         return (
             f'<polyline class="{group}" fill="none" stroke="{colour}" stroke-width="1.5" '
-            f'points="{" ".join(coordinates)}"/>'
+            f'points="{coordinates}"/>{marks}'
         )
 
     return (
@@ -207,7 +217,7 @@ def _svg(chart: Chart) -> str:
         f'role="img" aria-label="{escape(chart.metric)}: canary and baseline">'
         f'<text x="4" y="{_PAD - 8}" font-size="11">{_number(high)}</text>'
         f'<text x="4" y="{_HEIGHT - 8}" font-size="11">{_number(low)}</text>'
-        f"{line(chart.baseline, _BASELINE, 'baseline')}{line(chart.canary, _CANARY, 'canary')}"
+        f"{line(chart.baseline, BASELINE_COLOUR, 'baseline')}{line(chart.canary, CANARY_COLOUR, 'canary')}"
         "</svg></figure>"
     )
 
