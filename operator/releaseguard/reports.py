@@ -189,16 +189,21 @@ async def _charts(
             for group, end in ((canary, now), (baseline, baseline_end))
         )
     )
+    times = tuple(now - (count - 1 - position) * step for position in range(count))
+    # Before the analysis the canary's pods (the same Deployment, or the same ReplicaSet) served an earlier
+    # release or nothing: its context is the baseline's alone.
+    earlier = sum(end <= since for end in times)
     charts = []
     for index, metric in enumerate(spec.analysis.metrics):
         canary_side, baseline_side = sides[2 * index], sides[2 * index + 1]
         quantile = metric.quantile if isinstance(metric, v1alpha1.LatencyMetric) and metric.quantile else 0.5
+        canary_values = _values(canary_side, count=count, q=quantile)
         charts.append(
             document.Chart(
                 metric=metric.name,
                 unit=_unit(metric),
-                times=tuple(now - (count - 1 - position) * step for position in range(count)),
-                canary=_values(canary_side, count=count, q=quantile),
+                times=times,
+                canary=(None,) * earlier + canary_values[earlier:],
                 baseline=_values(baseline_side, count=count, q=quantile),
             )
         )

@@ -153,3 +153,23 @@ def test_a_failure_to_write_costs_the_report_not_the_release() -> None:
     (event,) = decided.events
     assert (event.type, event.reason) == (plan.EventType.WARNING, "ReportFailed")
     assert "403 Forbidden" in event.message
+
+
+def test_the_charts_context_before_the_analysis_is_the_baselines_alone() -> None:
+    report = asyncio.run(
+        reports.build(
+            spec=test_incidents.SPEC,
+            before=test_incidents.ROLLING_BACK,
+            status=ROLLED_BACK,
+            observed=OBSERVED,
+            revision="h2",
+            timeline=[],
+            provider=Provider(),  # type: ignore[arg-type]
+            now=NOW,
+        )
+    )
+    (chart,) = report.charts
+    assert chart.times[0] == NOW - 7 * datetime.timedelta(seconds=30)
+    assert chart.canary[:4] == (None,) * 4  # up to the analysis' start, two minutes ago
+    assert chart.canary[4] == 0.2
+    assert chart.baseline[0] == 0.01
