@@ -40,6 +40,12 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
         type=pathlib.Path,
         help="JSON file mapping pod IPs to host:port for synthetic checks, where pod IPs are not routable",
     )
+    run.add_argument(
+        "--default-notifications",
+        metavar="NAMESPACE/NAME",
+        help="a ConfigMap whose notifications.yaml lists the routes of releases that name none; their "
+        "Secrets are read in NAMESPACE",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
 
     crds = commands.add_parser("crds", help="write the CRD generated from the models to each PATH")
@@ -63,6 +69,7 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
             liveness=args.liveness,
             verbose=args.verbose,
             pod_address_map=args.pod_address_map,
+            default_notifications=args.default_notifications,
         )
     return crd.write_or_check(paths=args.paths, check=args.check)
 
@@ -86,7 +93,12 @@ def _one_line(error: Exception) -> str:
 
 
 def run_operator(
-    *, namespaces: list[str], liveness: str, verbose: bool, pod_address_map: pathlib.Path | None
+    *,
+    namespaces: list[str],
+    liveness: str,
+    verbose: bool,
+    pod_address_map: pathlib.Path | None,
+    default_notifications: str | None = None,
 ) -> int:
     # Importing the handlers registers them with kopf.
     from releaseguard.handlers import release_validation  # noqa: F401
@@ -97,7 +109,7 @@ def run_operator(
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(pod_address_map=pod_address_map),
+        memo=kopf.Memo(pod_address_map=pod_address_map, default_notifications=default_notifications),
     )
     return 0
 

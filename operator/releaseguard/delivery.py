@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import logging
 from collections.abc import Sequence
 
 import aiohttp
+import pydantic
+import yaml
 
 from releaseguard.kube import client
 from releaseguard.models import v1alpha1
@@ -21,6 +24,7 @@ from releaseguard.notify import outbox, payloads, send
 from releaseguard.rollout import observation, plan
 
 GIVEN_UP_EVENT = "NotificationFailed"
+_log = logging.getLogger(__name__)
 
 
 async def deliver(
@@ -31,17 +35,27 @@ async def deliver(
     decision: plan.Plan,
     observed: observation.Observed,
     now: datetime.datetime,
+    defaults: str | None = None,
 ) -> plan.Plan:
-    """`decision` with this transition's messages queued and the due ones delivered or rescheduled."""
-    status = outbox.enqueue(routes=spec.notifications, before=before, after=decision.status, now=now)
-    routes = {route.name: route for route in spec.notifications}
+    """`decision` with this transition's messages queued and the due ones delivered or rescheduled.
+
+    A release that names no routes uses those of the `defaults` ConfigMap (NAMESPACE/NAME), whose Secrets
+    are read in its namespace; it is read only when there is something to send.
+    """
     target = observed.target
     namespace = target.namespace if target is not None else ""
+    listed, secrets_namespace = spec.notifications, namespace
+    if not listed and defaults is not None and _may_send(before, decision.status):
+        listed, secrets_namespace = await default_routes(kube, defaults)
+    status = outbox.enqueue(routes=listed, before=before, after=decision.status, now=now)
+    routes = {route.name: route for route in listed}
     due = outbox.due(status.outbox, now)
     if not due:
         return dataclasses.replace(decision, status=status)
     secrets = await _secrets(
-        kube, namespace=namespace, routes=[routes[e.route] for e in due if e.route in routes]
+        kube,
+        namespace=secrets_namespace,
+        routes=[routes[entry.route] for entry in due if entry.route in routes],
     )
     delivered: list[v1alpha1.PendingNotification] = []
     failed: list[tuple[v1alpha1.PendingNotification, str]] = []
@@ -90,6 +104,36 @@ async def deliver(
         for entry in given_up
     ]
     return dataclasses.replace(decision, status=status, events=(*decision.events, *events))
+
+
+DEFAULTS_KEY = "notifications.yaml"
+_ROUTES: pydantic.TypeAdapter[tuple[v1alpha1.Notification, ...]] = pydantic.TypeAdapter(
+    tuple[v1alpha1.Notification, ...]
+)
+
+
+async def default_routes(kube: client.Kube, reference: str) -> tuple[tuple[v1alpha1.Notification, ...], str]:
+    """The routes listed in the ConfigMap NAMESPACE/NAME, and its namespace; none when it is missing or
+    does not parse (logged: the operator's configuration, not a release, is at fault)."""
+    namespace, _, name = reference.partition("/")
+    try:
+        found = await kube.read_config_map(namespace=namespace, name=name)
+    except client.KubeError as error:
+        _log.warning("default notifications %s not read: %s", reference, error)
+        return (), namespace
+    text = ((found or {}).get("data") or {}).get(DEFAULTS_KEY)
+    if text is None:
+        _log.warning("default notifications %s: no ConfigMap with a %s key", reference, DEFAULTS_KEY)
+        return (), namespace
+    try:
+        return _ROUTES.validate_python(yaml.safe_load(text) or ()), namespace
+    except (yaml.YAMLError, pydantic.ValidationError) as error:
+        _log.warning("default notifications %s do not parse: %s", reference, error)
+        return (), namespace
+
+
+def _may_send(before: v1alpha1.ReleaseValidationStatus, after: v1alpha1.ReleaseValidationStatus) -> bool:
+    return bool(outbox.events(before, after)) or before.incident != after.incident or bool(after.outbox)
 
 
 Secrets = dict[str, dict[str, bytes] | None]

@@ -44,6 +44,8 @@ class Settings:
     pod_address_map: pathlib.Path | None = None
     """A JSON object mapping pod IPs to the host:port to dial instead, for clusters whose pod IPs this
     process cannot route to (pods emulated locally, or reached through port-forwards)."""
+    default_notifications: str | None = None
+    """NAMESPACE/NAME of a ConfigMap listing the notification routes of releases that name none."""
 
 
 async def reconcile(
@@ -81,7 +83,13 @@ async def reconcile(
             kube, spec=spec, before=status, decision=decision, observed=observed, provider=provider, now=now
         )
         decision = await delivery.deliver(
-            kube, spec=spec, before=status, decision=decision, observed=observed, now=now
+            kube,
+            spec=spec,
+            before=status,
+            decision=decision,
+            observed=observed,
+            now=now,
+            defaults=settings.default_notifications,
         )
     return status, decision
 

@@ -141,3 +141,71 @@ def test_nothing_due_reads_no_secret() -> None:
     )
     assert kube.read == []
     assert decided.status.outbox == ()
+
+
+@dataclasses.dataclass
+class DefaultsKube(Kube):
+    """Holds the cluster-wide defaults ConfigMap in the operator's namespace."""
+
+    defaults: str | None = None
+    config_maps_read: list[str] = dataclasses.field(default_factory=list)
+
+    async def read_config_map(self, *, namespace: str, name: str) -> dict[str, Any] | None:
+        self.config_maps_read.append(f"{namespace}/{name}")
+        return None if self.defaults is None else {"data": {"notifications.yaml": self.defaults}}
+
+
+def deliver_with_defaults(kube: DefaultsKube, *, before: Any, after: Any) -> plan.Plan:
+    return asyncio.run(
+        delivery.deliver(
+            kube,  # type: ignore[arg-type]
+            spec=spec([]),
+            before=before,
+            decision=plan.Plan(status=after),
+            observed=OBSERVED,
+            now=NOW,
+            defaults="releaseguard/routes",
+        )
+    )
+
+
+def test_a_release_without_routes_uses_the_defaults_with_their_namespaces_secrets() -> None:
+    kube = DefaultsKube(
+        secrets={},
+        defaults="- {name: ops, type: webhook, secretRef: {name: ops-hook}}\n- {name: log, type: log}\n",
+    )
+    decided = deliver_with_defaults(
+        kube,
+        before=test_outbox.status(v1alpha1.Phase.PROGRESSING),
+        after=test_outbox.status(v1alpha1.Phase.ROLLING_BACK, incident=test_outbox.incident()),
+    )
+    assert kube.config_maps_read == ["releaseguard/routes"]
+    assert kube.read == ["releaseguard/ops-hook"]
+    assert decided.status.notified == ("log/h2/rollingBack",)
+    (waiting,) = decided.status.outbox
+    assert (waiting.route, waiting.last_error) == ("ops", "Secret ops-hook cannot be read")
+
+
+def test_the_defaults_are_read_only_when_there_is_something_to_send() -> None:
+    kube = DefaultsKube(secrets={}, defaults="- {name: log, type: log}\n")
+    quiet = test_outbox.status(v1alpha1.Phase.PROGRESSING)
+    deliver_with_defaults(kube, before=quiet, after=quiet)
+    assert kube.config_maps_read == []
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [None, "not: [a list", "- {name: x, type: carrier-pigeon}\n"],
+    ids=["missing", "not-yaml", "invalid"],
+)
+def test_defaults_that_cannot_be_used_send_nothing_and_crash_nothing(
+    defaults: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    kube = DefaultsKube(secrets={}, defaults=defaults)
+    decided = deliver_with_defaults(
+        kube,
+        before=test_outbox.status(v1alpha1.Phase.PROGRESSING),
+        after=test_outbox.status(v1alpha1.Phase.ROLLING_BACK),
+    )
+    assert decided.status.outbox == ()
+    assert "default notifications releaseguard/routes" in caplog.text

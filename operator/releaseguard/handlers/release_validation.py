@@ -32,7 +32,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.persistence.finalizer = f"{crd.GROUP}/finalizer"
     settings.posting.level = logging.WARNING
     memo.kube = client.Kube.from_environment()
-    memo.settings = reconciler.Settings(pod_address_map=memo.get("pod_address_map"))
+    memo.settings = reconciler.Settings(
+        pod_address_map=memo.get("pod_address_map"), default_notifications=memo.get("default_notifications")
+    )
     memo.last_reconciled = dict[str, datetime.datetime]()
 
 

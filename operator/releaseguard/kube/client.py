@@ -171,6 +171,15 @@ class Kube:
                 body,
             )
 
+    async def read_config_map(self, *, namespace: str, name: str) -> dict[str, Any] | None:
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        return await self._read(
+            f"reading ConfigMap {namespace}/{name}",
+            core.read_namespaced_config_map,
+            name=name,
+            namespace=namespace,
+        )
+
     async def list_config_maps(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         core = kubernetes.client.CoreV1Api(self.api_client)
         listing = await self._call(
