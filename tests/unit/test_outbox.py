@@ -145,3 +145,21 @@ def test_the_memory_of_delivered_ids_is_bounded() -> None:
     settled, _ = outbox.settle(after, delivered=list(after.outbox), failed=[], now=NOW)
     assert len(settled.notified) == outbox.MAX_NOTIFIED
     assert settled.notified[-1] == "all/h2/rollingBack"
+
+
+def test_an_open_incidents_alert_is_posted_again_every_refresh_period() -> None:
+    routes = ROUTES[2:]  # the Alertmanager route
+    open_incident = incident()
+    paused = status(Phase.PAUSED, incident=open_incident)
+
+    def queued_at(later: datetime.timedelta, *, notified: tuple[str, ...] = ()) -> list[str]:
+        current = paused.model_copy(update={"notified": notified})
+        after = outbox.enqueue(
+            routes=routes, before=current, after=current, now=open_incident.opened_at + later
+        )
+        return [entry.id for entry in after.outbox]
+
+    assert queued_at(SECOND) == ["h2/firing"]
+    assert queued_at(SECOND, notified=("pager/h2/firing",)) == []
+    assert queued_at(outbox.REFRESH + SECOND, notified=("pager/h2/firing",)) == ["h2/firing/1"]
+    assert queued_at(2 * outbox.REFRESH, notified=("pager/h2/firing", "pager/h2/firing/1")) == ["h2/firing/2"]

@@ -5,8 +5,9 @@ One bad release must be one conversation, not fifty alerts. Messages follow the 
 them, and each is named by the revision and what happened: the same message is never queued twice, and
 the names of the latest delivered are kept in status, so a restart sends nothing again (a crash between a
 delivery and the status write can still repeat one: receivers see the same id and can drop it).
-Alertmanager routes get the incident alone, as one alert per revision that fires when it opens and
-resolves when it ends, so Alertmanager groups a release's trouble into one notification.
+Alertmanager routes get the incident alone, as one alert per revision that fires when it opens (posted
+again every REFRESH while it stays open, as Alertmanager expects of a firing alert) and resolves when it
+ends, so Alertmanager groups a release's trouble into one notification.
 
 Messages wait in `status.outbox` until delivered. A failed delivery is retried with exponential backoff
 (5 s doubling to 10 minutes) and given up after MAX_ATTEMPTS, about an hour and a half: a receiver down
@@ -24,6 +25,8 @@ from releaseguard.models import v1alpha1
 FIRST_RETRY = datetime.timedelta(seconds=5)
 LONGEST_RETRY = datetime.timedelta(minutes=10)
 MAX_ATTEMPTS = 12
+REFRESH = datetime.timedelta(hours=12)
+"""How often an open incident's alert is posted again; each post ends it a day later (payloads.FIRING_FOR)."""
 MAX_NOTIFIED = 50
 """Delivered ids remembered: a release's messages number a dozen at most per route."""
 
@@ -95,10 +98,13 @@ def enqueue(
         if isinstance(route, v1alpha1.AlertmanagerNotification):
             if incident is None or not _severe_enough(incident.severity, route):
                 continue
-            if before.incident != incident and incident.resolved_at is None:
+            if incident.resolved_at is None:
+                # Posted again every REFRESH while open, so that the alert outlives its endsAt no matter
+                # how long a human takes: each period's post has its own id, sent once.
+                period = int((now - incident.opened_at) / REFRESH)
                 add(
                     route,
-                    f"{incident.revision}/firing",
+                    f"{incident.revision}/firing" + (f"/{period}" if period > 0 else ""),
                     Event.ROLLING_BACK,
                     firing=True,
                     text=incident.summary,
