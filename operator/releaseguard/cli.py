@@ -46,6 +46,13 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
         help="a ConfigMap whose notifications.yaml lists the routes of releases that name none; their "
         "Secrets are read in NAMESPACE",
     )
+    run.add_argument(
+        "--keep-reports",
+        type=int,
+        default=reports.KEEP,
+        metavar="N",
+        help="validation reports kept per ReleaseValidation, the newest (default: %(default)s)",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
 
     crds = commands.add_parser("crds", help="write the CRD generated from the models to each PATH")
@@ -70,6 +77,7 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
             verbose=args.verbose,
             pod_address_map=args.pod_address_map,
             default_notifications=args.default_notifications,
+            keep_reports=max(1, args.keep_reports),
         )
     return crd.write_or_check(paths=args.paths, check=args.check)
 
@@ -99,6 +107,7 @@ def run_operator(
     verbose: bool,
     pod_address_map: pathlib.Path | None,
     default_notifications: str | None = None,
+    keep_reports: int = reports.KEEP,
 ) -> int:
     # Importing the handlers registers them with kopf.
     from releaseguard.handlers import release_validation  # noqa: F401
@@ -109,7 +118,11 @@ def run_operator(
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(pod_address_map=pod_address_map, default_notifications=default_notifications),
+        memo=kopf.Memo(
+            pod_address_map=pod_address_map,
+            default_notifications=default_notifications,
+            keep_reports=keep_reports,
+        ),
     )
     return 0
 

@@ -46,6 +46,8 @@ class Settings:
     process cannot route to (pods emulated locally, or reached through port-forwards)."""
     default_notifications: str | None = None
     """NAMESPACE/NAME of a ConfigMap listing the notification routes of releases that name none."""
+    keep_reports: int = reports.KEEP
+    """Validation reports kept per ReleaseValidation, the newest."""
 
 
 async def reconcile(
@@ -80,7 +82,14 @@ async def reconcile(
             now=now,
         )
         decision = await reports.record(
-            kube, spec=spec, before=status, decision=decision, observed=observed, provider=provider, now=now
+            kube,
+            spec=spec,
+            before=status,
+            decision=decision,
+            observed=observed,
+            provider=provider,
+            now=now,
+            keep=settings.keep_reports,
         )
         decision = await delivery.deliver(
             kube,

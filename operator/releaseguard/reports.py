@@ -4,9 +4,10 @@ When a release succeeds or is rolled back, the report gathers what happened: the
 (its timeline), the last evaluation, the incident, the revision's changes, and every metric's canary and
 baseline over the last analysis, read again from Prometheus as one series per group. It is stored as
 `<rv>-report-<revision>` (Markdown and HTML, owned by the ReleaseValidation, so deleting it deletes them),
-and only the latest `KEEP` reports of a release are kept. `kubectl releaseguard report NAME` prints it.
+and only the newest few reports of a release are kept (`KEEP`, or the operator's --keep-reports).
+`kubectl releaseguard report NAME` prints it.
 
-Writing the report is the last thing a reconciliation does, after the decision's actions: a Prometheus or
+Writing the report comes after the decision's actions: a Prometheus or
 apiserver failure here costs the report (a Warning Event says so), never the release.
 """
 
@@ -30,7 +31,7 @@ from releaseguard.rollout import decide, observation, plan
 REPORT_LABEL = "releaseguard.io/report-of"
 """On a report's ConfigMap: the ReleaseValidation it reports on."""
 KEEP = 5
-"""Reports kept per ReleaseValidation, the newest."""
+"""Reports kept per ReleaseValidation, the newest, unless the operator is told otherwise (--keep-reports)."""
 MAX_INTERVALS = 720
 """The most intervals charted: the last analysis' latest ones."""
 CONTEXT_INTERVALS = 4
@@ -51,8 +52,10 @@ async def record(
     observed: observation.Observed,
     provider: base.MetricProvider | None,
     now: datetime.datetime,
+    keep: int = KEEP,
 ) -> plan.Plan:
-    """`decision` with the report written when the release has just ended, and an Event saying where."""
+    """`decision` with the report written when the release has just ended, and an Event saying where; the
+    `keep` newest reports of the release are kept."""
     status, target = decision.status, observed.target
     revision = before.canary_revision or status.canary_revision
     if status.phase not in _ENDS or before.phase == status.phase or target is None or revision is None:
@@ -73,7 +76,7 @@ async def record(
         await kube.apply_config_map(
             namespace=target.namespace, body=config_map(report, name=name, observed=observed)
         )
-        await prune(kube, namespace=target.namespace, release=observed.name, keep=KEEP)
+        await prune(kube, namespace=target.namespace, release=observed.name, keep=keep)
     except client.KubeError as error:
         _log.warning("report %s not written: %s", name, error)
         event = plan.Event(

@@ -163,3 +163,28 @@ def test_an_open_incidents_alert_is_posted_again_every_refresh_period() -> None:
     assert queued_at(SECOND, notified=("pager/h2/firing",)) == []
     assert queued_at(outbox.REFRESH + SECOND, notified=("pager/h2/firing",)) == ["h2/firing/1"]
     assert queued_at(2 * outbox.REFRESH, notified=("pager/h2/firing", "pager/h2/firing/1")) == ["h2/firing/2"]
+
+
+def test_a_route_gets_one_post_per_round_the_oldest_first() -> None:
+    started = outbox.enqueue(
+        routes=ROUTES,
+        before=v1alpha1.ReleaseValidationStatus(phase=Phase.IDLE),
+        after=status(Phase.PROGRESSING),
+        now=NOW,
+    )
+    rolling_back = outbox.enqueue(
+        routes=ROUTES,
+        before=started,
+        after=started.model_copy(update={"phase": Phase.ROLLING_BACK, "incident": incident()}),
+        now=NOW + SECOND,
+    )
+    first = outbox.due(rolling_back.outbox, NOW + SECOND)
+    assert [f"{entry.route}/{entry.id}" for entry in first] == [
+        "all/h2/started",
+        "failures/h2/rollingBack",
+        "pager/h2/firing",
+    ]
+    after, _ = outbox.settle(rolling_back, delivered=first, failed=[], now=NOW + SECOND)
+    assert [f"{entry.route}/{entry.id}" for entry in outbox.due(after.outbox, NOW + SECOND)] == [
+        "all/h2/rollingBack"
+    ]

@@ -53,6 +53,8 @@ class Kube:
     async def apply_config_map(self, *, namespace: str, body: dict[str, Any]) -> None:
         if self.fail:
             raise client.KubeError("creating ConfigMap: 403 Forbidden")
+        # As the apiserver does: the new object is the newest.
+        body["metadata"].setdefault("creationTimestamp", "2026-11-27T12:00:00Z")
         self.config_maps[body["metadata"]["name"]] = body
 
     async def list_config_maps(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
@@ -80,6 +82,21 @@ class Provider:
         return series.Side(points=(series.Counts(errors=20 if canary else 1, total=100), None) * (count // 2))
 
 
+def record_keeping(keep: int, kube: Kube) -> plan.Plan:
+    return asyncio.run(
+        reports.record(
+            kube,  # type: ignore[arg-type]
+            spec=test_incidents.SPEC,
+            before=test_incidents.ROLLING_BACK,
+            decision=plan.Plan(status=ROLLED_BACK_STATUS),
+            observed=OBSERVED,
+            provider=Provider(),  # type: ignore[arg-type]
+            now=NOW,
+            keep=keep,
+        )
+    )
+
+
 def record(
     before: v1alpha1.ReleaseValidationStatus,
     after: v1alpha1.ReleaseValidationStatus,
@@ -100,6 +117,7 @@ def record(
 
 
 ROLLED_BACK = test_incidents.ROLLING_BACK.model_copy(update={"phase": Phase.ROLLED_BACK})
+ROLLED_BACK_STATUS = ROLLED_BACK
 
 
 def test_a_rolled_back_release_gets_its_report() -> None:
@@ -145,6 +163,7 @@ def test_older_reports_are_pruned() -> None:
     record(test_incidents.ROLLING_BACK, ROLLED_BACK, kube)
     assert len(kube.config_maps) == reports.KEEP
     assert "old-0" not in kube.config_maps
+    assert "checkout-report-h2" in kube.config_maps
 
 
 def test_a_failure_to_write_costs_the_report_not_the_release() -> None:
@@ -173,3 +192,14 @@ def test_the_charts_context_before_the_analysis_is_the_baselines_alone() -> None
     assert chart.canary[:4] == (None,) * 4  # up to the analysis' start, two minutes ago
     assert chart.canary[4] == 0.2
     assert chart.baseline[0] == 0.01
+
+
+def test_how_many_reports_are_kept_is_the_operators_choice() -> None:
+    kube = Kube(
+        {
+            f"old-{n}": {"metadata": {"name": f"old-{n}", "creationTimestamp": f"2026-11-2{n}T00:00:00Z"}}
+            for n in range(4)
+        }
+    )
+    record_keeping(2, kube)
+    assert sorted(kube.config_maps) == ["checkout-report-h2", "old-3"]

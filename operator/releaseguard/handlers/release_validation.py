@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from releaseguard import reconciler
+from releaseguard import reconciler, reports
 from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
@@ -33,7 +33,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.posting.level = logging.WARNING
     memo.kube = client.Kube.from_environment()
     memo.settings = reconciler.Settings(
-        pod_address_map=memo.get("pod_address_map"), default_notifications=memo.get("default_notifications")
+        pod_address_map=memo.get("pod_address_map"),
+        default_notifications=memo.get("default_notifications"),
+        keep_reports=memo.get("keep_reports", reports.KEEP),
     )
     memo.last_reconciled = dict[str, datetime.datetime]()
 

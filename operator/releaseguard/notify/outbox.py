@@ -134,7 +134,17 @@ def enqueue(
 def due(
     outbox: Sequence[v1alpha1.PendingNotification], now: datetime.datetime
 ) -> list[v1alpha1.PendingNotification]:
-    return [entry for entry in outbox if entry.next_attempt_at <= now]
+    """What to post now: of each route's messages whose time has come, the oldest only.
+
+    One post per route per reconciliation (about every two seconds) is the rate limit: a burst of
+    transitions reaches a receiver in order and spaced out (Slack takes about one message a second per
+    webhook), never as a flood.
+    """
+    first: dict[str, v1alpha1.PendingNotification] = {}
+    for entry in outbox:
+        if entry.next_attempt_at <= now and entry.route not in first:
+            first[entry.route] = entry
+    return list(first.values())
 
 
 def settle(
