@@ -21,7 +21,7 @@ import datetime
 import re
 from collections.abc import Mapping, Sequence
 
-from releaseguard.analysis import burn_rate, measurement, series
+from releaseguard.analysis import burn_rate, compare, measurement, series
 from releaseguard.impact import assessment, incident, segments, severity
 from releaseguard.kube import client
 from releaseguard.models import conditions, v1alpha1
@@ -236,9 +236,16 @@ def _evidence(
     baseline = result.baseline
     if baseline is None and isinstance(item, measurement.Measurement):
         baseline = item.baseline.value
-    bad = total = None
+    bad = total = expected = None
     if isinstance(metric, v1alpha1.RatioMetric):
         bad, total = _canary_counts(item)
+        expected = baseline if bad is not None else None
+    elif isinstance(metric, v1alpha1.LatencyMetric) and isinstance(item, series.SeriesMeasurement):
+        # Requests slower than the baseline's quantile, where the baseline has 1 - q of its own.
+        quantile = metric.quantile if metric.quantile is not None else compare.DEFAULT_QUANTILE
+        counted = series.slower(item.canary.points, limit=baseline) if baseline is not None else None
+        if counted is not None:
+            (bad, total), expected = counted, 1 - quantile
     return assessment.Evidence(
         name=metric.name,
         failed=result.verdict == v1alpha1.Verdict.FAIL,
@@ -247,7 +254,7 @@ def _evidence(
         baseline=baseline,
         bad=bad,
         total=total,
-        expected_share=baseline if bad is not None else None,
+        expected_share=expected,
     )
 
 

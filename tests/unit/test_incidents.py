@@ -7,6 +7,8 @@ import dataclasses
 import datetime
 from typing import Any
 
+import pytest
+
 from releaseguard import incidents
 from releaseguard.analysis import measurement, series
 from releaseguard.impact import segments
@@ -275,3 +277,65 @@ def test_the_new_pods_troubles_are_among_the_suspected_causes() -> None:
     probe = "Readiness probe failed: HTTP probe failed with statuscode: 500"
     assert causes[3] == f"Warning Unhealthy 7 times on 1 new pod: {probe}"
     assert kube.asked == [""]
+
+
+def test_a_failing_latency_hurts_the_requests_slower_than_the_baselines_quantile() -> None:
+    latency_spec = SPEC.model_copy(
+        update={
+            "analysis": v1alpha1.Analysis.model_validate(
+                {
+                    "interval": "30s",
+                    "prometheus": {"url": "http://prometheus:9090"},
+                    "metrics": [
+                        {
+                            "name": "p90",
+                            "kind": "latency",
+                            "quantile": 0.9,
+                            "query": "sum by (le) (increase(x_bucket{{{ selector }}}[{{ window }}]))",
+                            "judge": {"type": "compare"},
+                        }
+                    ],
+                }
+            )
+        }
+    )
+    # Every interval 100 canary requests, 45 of them slower than the baseline's p90 of 0.3 s (halfway
+    # through the 0.1-0.5 s bucket, which holds 70).
+    slow = series.Histogram(buckets=((0.1, 20.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)))
+    observed = dataclasses.replace(
+        OBSERVED,
+        measurements=(
+            series.SeriesMeasurement(
+                name="p90",
+                interval_seconds=30,
+                canary=series.Side(points=(slow,) * 4),
+                baseline=series.Side(),
+            ),
+        ),
+    )
+    failing = ROLLING_BACK.model_copy(
+        update={
+            "last_analysis": v1alpha1.AnalysisSummary(
+                time=NOW,
+                verdict=FAIL,
+                results=(v1alpha1.Result(name="p90", verdict=FAIL, canary=0.5, baseline=0.3),),
+            )
+        }
+    )
+    decided = asyncio.run(
+        incidents.record(
+            spec=latency_spec,
+            before=status(Phase.PROGRESSING),
+            decision=plan.Plan(status=failing),
+            observed=observed,
+            request=None,
+            provider=None,
+            kube=None,
+            now=NOW,
+        )
+    )
+    opened = decided.status.incident
+    assert opened is not None
+    # 400 requests, of which 10% would be slower than the baseline's p90 anyway: 180 - 40 hurt.
+    assert opened.impact.affected_requests == pytest.approx(140)
+    assert opened.impact.affected_share == pytest.approx(0.1 * 140 / 400)

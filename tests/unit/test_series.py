@@ -43,3 +43,14 @@ def test_histograms_are_equal_by_their_buckets() -> None:
 def test_malformed_histograms_are_refused(buckets: tuple[tuple[float, float], ...], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("+", r"\+")):
         series.Histogram(buckets=buckets)
+
+
+def test_slower_counts_requests_past_a_limit_over_the_intervals() -> None:
+    one = series.Histogram(buckets=((0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (math.inf, 100.0)))
+    points: list[series.Point | None] = [one, None, one]
+    # Halfway through the (0.1, 0.5] bucket: 70 of each interval's 100 took at most 0.3 s.
+    assert series.slower(points, limit=0.3) == pytest.approx((60.0, 200.0))
+    assert series.slower(points, limit=0.05) == pytest.approx((150.0, 200.0))  # the first bucket starts at 0
+    assert series.slower(points, limit=5.0) == (0.0, 200.0)  # past the last finite bound, nothing is known
+    assert series.slower([None], limit=0.3) is None
+    assert series.slower(points, limit=math.nan) is None

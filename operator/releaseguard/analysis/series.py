@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -159,6 +160,26 @@ def quantile(buckets: Histogram, q: float) -> float | None:
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
         lower_bound, lower_count = bound, count
     return buckets.buckets[-2][0]
+
+
+def slower(points: Sequence[Point | None], *, limit: float) -> tuple[float, float] | None:
+    """Requests slower than `limit` and all requests, over the histograms among `points` that share the
+    first one's layout; None without such histograms. Counted by linear interpolation inside the limit's
+    bucket, as histogram_quantile reads quantiles; past the last finite bound nothing is known to be
+    slower."""
+    histograms = [point for point in points if isinstance(point, Histogram)]
+    if not histograms or not math.isfinite(limit):
+        return None
+    layout = histograms[0].bounds
+    same = [histogram.counts for histogram in histograms if histogram.bounds is layout]
+    counts = np.sum(same, axis=0)
+    bounds, finite = layout[:-1], counts[:-1]
+    if not bounds.size or limit > bounds[-1]:
+        return 0.0, float(counts[-1])
+    if bounds[0] > 0:
+        bounds, finite = np.append(0.0, bounds), np.append(0.0, finite)
+    at_most = float(np.interp(limit, bounds, finite, left=0.0))
+    return float(counts[-1]) - at_most, float(counts[-1])
 
 
 def value(point: Point, *, q: float) -> float | None:
