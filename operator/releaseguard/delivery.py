@@ -1,9 +1,9 @@
-"""Queue what a reconciliation owes the notification routes, and deliver what is due, within a deadline.
+"""Queue what a reconciliation owes the notification routes, and post what is due in the background.
 
-Runs after the plan's actions, so a receiver never delays a rollback; all due posts go out at once,
-each with a short time limit, so an unreachable receiver costs one reconciliation at most that limit,
-and after a failure the next attempt waits (`notify.outbox`). URLs and signing keys are read from the
-release's Secrets just before the posts and go nowhere else.
+A reconciliation never waits on a receiver: it queues the messages its transition owes, settles the
+release's last round of posts if that is over, and starts the next round, whose outcome the following
+reconciliation records (`notify.outbox` retries failures with backoff). Each post has a short time limit.
+URLs and signing keys are read from the release's Secrets just before the posts and go nowhere else.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ GIVEN_UP_EVENT = "NotificationFailed"
 _log = logging.getLogger(__name__)
 
 
+Outcome = tuple[list[v1alpha1.PendingNotification], list[tuple[v1alpha1.PendingNotification, str]]]
+"""What one round of posts did: the messages delivered, and those that failed with why."""
+_IN_FLIGHT: dict[str, asyncio.Task[Outcome]] = {}
+"""Each release's round of posts under way, by the ReleaseValidation's uid."""
+
+
 async def deliver(
     kube: client.Kube,
     *,
@@ -37,8 +43,12 @@ async def deliver(
     now: datetime.datetime,
     defaults: str | None = None,
 ) -> plan.Plan:
-    """`decision` with this transition's messages queued and the due ones delivered or rescheduled.
+    """`decision` with this transition's messages queued, the last round of posts settled if it is over,
+    and the next round started for the messages due.
 
+    Posts run in the background and are settled by the reconciliation after they end, so no receiver,
+    however slow, delays a reconciliation, the rollback's included. A restart loses a round under way
+    and posts it again: messages are delivered at least once, and carry ids for receivers to drop repeats.
     A release that names no routes uses those of the `defaults` ConfigMap (NAMESPACE/NAME), whose Secrets
     are read in its namespace; it is read only when there is something to send.
     """
@@ -48,33 +58,92 @@ async def deliver(
     if not listed and defaults is not None and _may_send(before, decision.status):
         listed, secrets_namespace = await default_routes(kube, defaults)
     status = outbox.enqueue(routes=listed, before=before, after=decision.status, now=now)
-    routes = {route.name: route for route in listed}
+    key = observed.uid or f"{namespace}/{observed.name}"
+    given_up: list[v1alpha1.PendingNotification] = []
+    flight = _IN_FLIGHT.get(key)
+    if flight is not None and flight.done():
+        del _IN_FLIGHT[key]
+        delivered, failed = flight.result()
+        status, given_up = outbox.settle(status, delivered=delivered, failed=failed, now=now)
+        flight = None
     due = outbox.due(status.outbox, now)
-    if not due:
-        return dataclasses.replace(decision, status=status)
+    if flight is None and due:
+        messages = [
+            payloads.Message(
+                pending=entry,
+                namespace=namespace,
+                name=observed.name,
+                target=target.name if target is not None else "",
+                phase=status.phase,
+                incident=status.incident
+                if status.incident and entry.id.startswith(status.incident.revision)
+                else None,
+            )
+            for entry in due
+        ]
+        routes = {route.name: route for route in listed}
+        _IN_FLIGHT[key] = asyncio.create_task(
+            _guarded(kube, messages=messages, routes=routes, secrets_namespace=secrets_namespace, now=now)
+        )
+    events = [
+        plan.Event(
+            type=plan.EventType.WARNING,
+            reason=GIVEN_UP_EVENT,
+            message=f"gave up notifying {entry.route} of {entry.id} after {entry.attempts} attempts: "
+            f"{entry.last_error}",
+        )
+        for entry in given_up
+    ]
+    return dataclasses.replace(decision, status=status, events=(*decision.events, *events))
+
+
+async def drain(timeout: float) -> None:
+    """Wait up to `timeout` seconds for the rounds of posts under way (tests; a graceful stop)."""
+    if _IN_FLIGHT:
+        await asyncio.wait(list(_IN_FLIGHT.values()), timeout=timeout)
+
+
+async def _guarded(
+    kube: client.Kube,
+    *,
+    messages: Sequence[payloads.Message],
+    routes: dict[str, v1alpha1.Notification],
+    secrets_namespace: str,
+    now: datetime.datetime,
+) -> Outcome:
+    """`_post`, its bugs turned into failed messages (retried later) rather than into a failed
+    reconciliation that would not even know which messages they were."""
+    try:
+        return await _post(
+            kube, messages=messages, routes=routes, secrets_namespace=secrets_namespace, now=now
+        )
+    except Exception as error:
+        _log.exception("posting notifications failed")
+        return [], [(message.pending, f"internal error: {type(error).__name__}") for message in messages]
+
+
+async def _post(
+    kube: client.Kube,
+    *,
+    messages: Sequence[payloads.Message],
+    routes: dict[str, v1alpha1.Notification],
+    secrets_namespace: str,
+    now: datetime.datetime,
+) -> Outcome:
     secrets = await _secrets(
         kube,
         namespace=secrets_namespace,
-        routes=[routes[entry.route] for entry in due if entry.route in routes],
+        routes=[routes[message.pending.route] for message in messages if message.pending.route in routes],
     )
     delivered: list[v1alpha1.PendingNotification] = []
     failed: list[tuple[v1alpha1.PendingNotification, str]] = []
     posts: list[tuple[v1alpha1.PendingNotification, send.Post]] = []
-    for entry in due:
+    for message in messages:
+        entry = message.pending
         route = routes.get(entry.route)
         if route is None:  # the route left the spec: nobody to deliver to
             delivered.append(entry)
             continue
-        message = payloads.Message(
-            pending=entry,
-            namespace=namespace,
-            name=observed.name,
-            target=target.name if target is not None else "",
-            phase=status.phase,
-            incident=status.incident
-            if status.incident and entry.id.startswith(status.incident.revision)
-            else None,
-        )
         credentials = _credentials(route, secrets)
         if isinstance(credentials, str):
             failed.append((entry, credentials))
@@ -93,17 +162,7 @@ async def deliver(
                 delivered.append(entry)
             else:
                 failed.append((entry, error))
-    status, given_up = outbox.settle(status, delivered=delivered, failed=failed, now=now)
-    events = [
-        plan.Event(
-            type=plan.EventType.WARNING,
-            reason=GIVEN_UP_EVENT,
-            message=f"gave up notifying {entry.route} of {entry.id} after {entry.attempts} attempts: "
-            f"{entry.last_error}",
-        )
-        for entry in given_up
-    ]
-    return dataclasses.replace(decision, status=status, events=(*decision.events, *events))
+    return delivered, failed
 
 
 DEFAULTS_KEY = "notifications.yaml"

@@ -4,7 +4,7 @@ One release that breaks checkout under load exercises the whole path at once: th
 and the image, a signed webhook verifies, a receiver holding another key refuses and is retried, the real
 Alertmanager holds one alert group while the release hurts and none once it is rolled back, and the
 distinctive Secret values never leave the Secret. A second test measures what receivers that are down
-cost a rollback: nothing beyond a post's short time limit.
+cost a rollback: nothing, since posts run in the background.
 """
 
 from __future__ import annotations

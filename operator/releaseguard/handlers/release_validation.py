@@ -12,10 +12,11 @@ from typing import Any
 
 import kopf
 
-from releaseguard import reconciler, reports
+from releaseguard import delivery, reconciler, reports
 from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
+from releaseguard.notify import send
 from releaseguard.rollout import pacing
 
 # The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
@@ -42,6 +43,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    # Posts under way get a moment to land; what does not is posted again after the restart.
+    await delivery.drain(timeout=send.TIMEOUT.total_seconds())
     memo.kube.close()
 
 

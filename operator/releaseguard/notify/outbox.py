@@ -3,8 +3,8 @@
 One bad release must be one conversation, not fifty alerts. Messages follow the release's transitions
 (started, a step, paused, promoted, succeeded, rolling back, rolled back), not the evaluations between
 them, and each is named by the revision and what happened: the same message is never queued twice, and
-the names of the latest delivered are kept in status, so a restart sends nothing again (a crash between a
-delivery and the status write can still repeat one: receivers see the same id and can drop it).
+the names of the latest delivered are kept in status, so a restart sends nothing again (a round of posts
+under way when the operator stops is posted again: receivers see the same id and can drop it).
 Alertmanager routes get the incident alone, as one alert per revision that fires when it opens (posted
 again every REFRESH while it stays open, as Alertmanager expects of a firing alert) and resolves when it
 ends, so Alertmanager groups a release's trouble into one notification.
@@ -12,7 +12,7 @@ ends, so Alertmanager groups a release's trouble into one notification.
 Messages wait in `status.outbox` until delivered. A failed delivery is retried with exponential backoff
 (5 s doubling to 10 minutes) and given up after MAX_ATTEMPTS, about an hour and a half: a receiver down
 longer than that has missed a release that is long decided. Nothing here waits on a receiver: the
-decision and its actions never depend on a delivery.
+decision and its actions never depend on a delivery (`delivery` posts in the background).
 """
 
 from __future__ import annotations
