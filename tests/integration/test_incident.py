@@ -232,10 +232,15 @@ def test_a_bad_release_opens_an_incident_that_is_told_signed_grouped_and_without
         assert all(entry["attempts"] >= 1 for entry in kept)
         assert wrong_key.received()
         assert {request.status for request in wrong_key.received()} == {401}
-        notified = set(rv(kubectl, namespace)["status"].get("notified") or [])
-        assert f"alertmanager/{revision}/firing" in notified
-        assert f"alertmanager/{revision}/resolved" in notified
-        assert not any(entry.startswith("wrong-key/") for entry in notified)
+
+        # Posts run in the background: the reconciliation after a post records it as delivered.
+        def notified() -> set[str]:
+            done = set(rv(kubectl, namespace)["status"].get("notified") or [])
+            return done if f"alertmanager/{revision}/resolved" in done else set()
+
+        delivered = conftest.eventually(notified, timeout=30, what="the resolved alert recorded as delivered")
+        assert f"alertmanager/{revision}/firing" in delivered
+        assert not any(entry.startswith("wrong-key/") for entry in delivered)
 
     # The validation report, written when the rollback completed: the plugin prints it or saves the page.
     assert rolled_back["status"]["report"] == f"guard-report-{revision}"
@@ -312,8 +317,13 @@ def test_receivers_that_are_down_do_not_delay_the_rollback(kubectl: conftest.Kub
         with_receivers = incident_duration(wait_for_phase(kubectl, namespace, "RolledBack"))
         without = incident_duration(wait_for_phase(kubectl, quiet, "RolledBack"))
 
-        outbox = rv(kubectl, namespace)["status"].get("outbox") or []
-        errors = {entry["route"]: entry.get("lastError") for entry in outbox}
+        # The failed posts, recorded by the reconciliation after them.
+        def failed_posts() -> dict[str, str]:
+            outbox = rv(kubectl, namespace)["status"].get("outbox") or []
+            errors = {entry["route"]: entry.get("lastError") for entry in outbox}
+            return errors if errors.get("refused") and errors.get("silent") else {}
+
+        errors = conftest.eventually(failed_posts, timeout=30, what="both failed posts recorded")
 
     print(
         f"rollback (incident opened -> resolved): {without:.1f}s without receivers, "
