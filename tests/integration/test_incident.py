@@ -203,6 +203,7 @@ def test_a_bad_release_opens_an_incident_that_is_told_signed_grouped_and_without
         assert alert["labels"]["revision"] == revision
         assert alert["labels"]["deployment"] == "demo"
         assert alert["labels"]["suite"] == "releaseguard-integration"
+        assert alert["labels"]["summary"] == incident["summary"]
         assert alert["annotations"]["summary"] == incident["summary"]
         assert {len(sample[0]["alerts"]) for sample in group_samples} == {1}
 

@@ -82,6 +82,7 @@ def test_alertmanager_gets_one_alert_per_revision(firing: bool) -> None:
         "deployment": "web",
         "revision": "h2",
         "severity": "SEV2",
+        "summary": INCIDENT.summary,
         "team": "payments",
     }
     assert alert["annotations"]["summary"] == INCIDENT.summary

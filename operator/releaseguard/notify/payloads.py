@@ -4,7 +4,8 @@ Every receiver gets the same facts: which release, which revision, what happened
 and, for a failure, the incident (severity, impact, suspected cause). A generic webhook gets them all as
 JSON, signed with HMAC-SHA256 over the exact bytes sent, as GitHub and Stripe sign theirs, so a receiver
 verifies before it parses. Slack gets text a person reads in a channel. Alertmanager gets one alert per
-revision, labelled for its routing and grouping, firing until the incident resolves.
+revision, labelled for its routing and grouping (severity and summary among the labels), firing until the
+incident resolves.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def alertmanager(message: Message, *, labels: Mapping[str, str], now: datetime.d
         "deployment": message.target,
         "revision": pending.id.split("/", 1)[0],
         "severity": severity.value if severity else "SEV4",
+        # Also a label, so that routes and silences can match it: it is fixed when the incident opens,
+        # so every post of the alert carries the same one and its identity never changes.
+        "summary": pending.summary,
     }
     started = incident.opened_at if incident is not None else pending.created_at
     ends = now if not pending.firing else now + FIRING_FOR
