@@ -160,7 +160,7 @@ async def _measure(
     if provider is None or request is None or spec.impact is None:
         return [], []
     window = max(now - request.since, request.window)
-    canary, baseline = _selector(request.canary), _selector(request.baseline)
+    canary, baseline = label_selector.pods(request.canary), label_selector.pods(request.baseline)
     failed = {result.name for result in failing}
     splits = [
         (metric, label)
@@ -367,7 +367,3 @@ def _timeline(
         )
     entries.sort(key=lambda entry: entry.time)
     return entries
-
-
-def _selector(pods: decide.PodGroup) -> label_selector.Selector:
-    return label_selector.pods(namespace=pods.namespace, pod_regex=pods.pod_regex)

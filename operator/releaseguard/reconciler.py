@@ -141,8 +141,8 @@ async def measure_metrics(
     pending: list[Awaitable[measurement.Measurement | series.SeriesMeasurement]] = [
         provider.measure(
             metric,
-            canary=_selector(request.canary),
-            baseline=_selector(request.baseline),
+            canary=selector.pods(request.canary),
+            baseline=selector.pods(request.baseline),
             window=request.window,
             baseline_at=request.baseline.at,
         )
@@ -172,7 +172,7 @@ async def measure_series(
     judge = metric.judge
 
     def fetch(pods: decide.PodGroup, *, end: datetime.datetime, intervals: int) -> Awaitable[series.Side]:
-        return provider.measure_series(metric, pods=_selector(pods), end=end, step=step, count=intervals)
+        return provider.measure_series(metric, pods=selector.pods(pods), end=end, step=step, count=intervals)
 
     async def nothing() -> series.Side:
         return series.Side()
@@ -279,10 +279,6 @@ def load_address_map(path: pathlib.Path | None) -> dict[str, str] | None:
     except (OSError, ValueError):
         return {}
     return {str(ip): str(address) for ip, address in loaded.items()} if isinstance(loaded, dict) else {}
-
-
-def _selector(pods: decide.PodGroup) -> selector.Selector:
-    return selector.pods(namespace=pods.namespace, pod_regex=pods.pod_regex)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> v1alpha1.ReleaseValidationSpec | decide.InvalidSpec:

@@ -187,7 +187,7 @@ async def _charts(
     baseline_end = baseline.at or now
     sides = await asyncio.gather(
         *(
-            provider.measure_series(metric, pods=_selector(group), end=end, step=step, count=count)
+            provider.measure_series(metric, pods=label_selector.pods(group), end=end, step=step, count=count)
             for metric in spec.analysis.metrics
             for group, end in ((canary, now), (baseline, baseline_end))
         )
@@ -272,7 +272,3 @@ def _entry(event: dict[str, Any]) -> document.Entry | None:
     return document.Entry(
         time=moment, what=str(event.get("reason", "")), message=str(event.get("message", ""))
     )
-
-
-def _selector(pods: decide.PodGroup) -> label_selector.Selector:
-    return label_selector.pods(namespace=pods.namespace, pod_regex=pods.pod_regex)

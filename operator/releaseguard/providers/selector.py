@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OPS = ("=", "=~")
@@ -39,11 +39,21 @@ Selector: TypeAlias = tuple[Matcher, ...]
 """The matchers for one group of pods; they are ANDed, as inside PromQL braces."""
 
 
-def pods(*, namespace: str, pod_regex: str) -> Selector:
-    """The pods of `namespace` whose names match `pod_regex`, as the operator picks canary and baseline."""
+class PodsByName(Protocol):
+    """A group of pods as the operator picks them: a namespace and a regex over pod names."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def pod_regex(self) -> str: ...
+
+
+def pods(group: PodsByName) -> Selector:
+    """The matchers for the pods of `group`, as the operator picks canary and baseline."""
     return (
-        Matcher(label="namespace", op="=", value=namespace),
-        Matcher(label="pod", op="=~", value=pod_regex),
+        Matcher(label="namespace", op="=", value=group.namespace),
+        Matcher(label="pod", op="=~", value=group.pod_regex),
     )
 
 
