@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from releaseguard.analysis import burn_rate, compare, measurement, series
 from releaseguard.impact import assessment, incident, segments, severity
-from releaseguard.kube import client
+from releaseguard.kube import client, observe
 from releaseguard.models import conditions, v1alpha1
 from releaseguard.providers import base
 from releaseguard.providers import selector as label_selector
@@ -211,10 +211,9 @@ async def _pod_facts(kube: client.Kube | None, request: decide.AnalysisRequest |
     if kube is None or request is None:
         return []
     canary = request.canary
-    labels = ",".join(f"{key}={value}" for key, value in sorted(canary.labels.items()))
     try:
         found, warnings = await asyncio.gather(
-            kube.list_pods(namespace=canary.namespace, label_selector=labels),
+            kube.list_pods(namespace=canary.namespace, label_selector=observe.label_selector(canary.labels)),
             kube.list_warning_events(namespace=canary.namespace, kind="Pod"),
         )
     except client.KubeError:

@@ -40,13 +40,18 @@ def requests_from(annotations: Mapping[str, str]) -> frozenset[observation.Reque
     return frozenset(request for request in observation.Request if request.annotation in annotations)
 
 
+def label_selector(labels: Mapping[str, str]) -> str:
+    """Labels as the apiserver's equality-based label selector, e.g. app=web,track=canary."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
 async def observe_target(kube: client.Kube, *, namespace: str, name: str) -> observation.TargetObservation:
     deployment = await kube.read_deployment(namespace=namespace, name=name)
     if deployment is None:
         return observation.TargetObservation(namespace=namespace, name=name, exists=False)
     match_labels = deployment.get("spec", {}).get("selector", {}).get("matchLabels", {})
     replica_sets = await kube.list_replica_sets(
-        namespace=namespace, label_selector=",".join(f"{key}={value}" for key, value in match_labels.items())
+        namespace=namespace, label_selector=label_selector(match_labels)
     )
     return target_from_deployment(deployment, replica_sets=replica_sets)
 
@@ -126,10 +131,9 @@ class PodEndpoint:
 
 
 async def ready_pods(kube: client.Kube, *, namespace: str, labels: Mapping[str, str]) -> list[PodEndpoint]:
-    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
     return [
         endpoint
-        for pod in await kube.list_pods(namespace=namespace, label_selector=selector)
+        for pod in await kube.list_pods(namespace=namespace, label_selector=label_selector(labels))
         if (endpoint := ready_endpoint(pod)) is not None
     ]
 
