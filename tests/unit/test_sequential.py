@@ -469,7 +469,7 @@ def test_the_start_mixture_never_gives_less_evidence_than_half_the_analysis_star
         "baseline": baseline,
         "baseline_trials": baseline_trials,
     }
-    mixed = sequential.log_evidence_ratio_since(**arrays, theta0=theta0, higher=higher)
+    mixed = sequential.mix(sequential.log_evidence_ratio_starts(**arrays, theta0=theta0, higher=higher))
     pooled = from_analysis_start(**arrays, theta0=theta0, higher=higher)
     assert mixed.log_evidence >= pooled - math.log(2) - 1e-9
     bad, trials = since_counts(canary.tolist()), since_counts(canary_trials.tolist())
@@ -481,8 +481,10 @@ def test_the_start_mixture_never_gives_less_evidence_than_half_the_analysis_star
 def test_a_start_mixture_without_data_or_with_none_against_the_null_is_no_evidence() -> None:
     empty = np.zeros(0)
     assert sequential.log_evidence_starts(bad=empty, trials=empty, p0=0.1).log_evidence == 0.0
-    none = sequential.log_evidence_ratio_since(
-        canary=empty, canary_trials=empty, baseline=empty, baseline_trials=empty, theta0=1.2, higher=True
+    none = sequential.mix(
+        sequential.log_evidence_ratio_starts(
+            canary=empty, canary_trials=empty, baseline=empty, baseline_trials=empty, theta0=1.2, higher=True
+        )
     )
     assert none == sequential.Since(log_evidence=0.0, start=0)
     # Clean intervals only: every start's Λ is at most 1, so M_n is at most 1.
@@ -508,8 +510,8 @@ def test_a_regression_from_mid_analysis_fails_within_a_few_looks_of_its_onset() 
 
     def mixed(look: int) -> float:
         cut = {name: values[:look] for name, values in arrays.items()}
-        return sequential.log_evidence_ratio_since(
-            canary=canary[:look], **cut, theta0=1.2, higher=True
+        return sequential.mix(
+            sequential.log_evidence_ratio_starts(canary=canary[:look], **cut, theta0=1.2, higher=True)
         ).log_evidence
 
     def pooled(look: int) -> float:
@@ -518,7 +520,9 @@ def test_a_regression_from_mid_analysis_fails_within_a_few_looks_of_its_onset() 
 
     assert first_fail(mixed) - onset <= 8
     assert first_fail(pooled) - onset > 15
-    found = sequential.log_evidence_ratio_since(canary=canary, **arrays, theta0=1.2, higher=True)
+    found = sequential.mix(
+        sequential.log_evidence_ratio_starts(canary=canary, **arrays, theta0=1.2, higher=True)
+    )
     assert found.start == onset
     # The binomial test likewise: 10% slow requests, then 20%, against a tolerated 10%.
     slow = np.where(np.arange(intervals) < onset, 50.0, 100.0)
@@ -546,13 +550,15 @@ def test_looking_after_every_interval_keeps_the_start_mixtures_false_positive_ra
     for path in range(paths):
         ratio = share = False
         for look in range(1, intervals + 1):
-            ratio = ratio or sequential.log_evidence_ratio_since(
-                canary=canary[path, :look],
-                canary_trials=canary_trials[path, :look],
-                baseline=baseline[path, :look],
-                baseline_trials=baseline_trials[path, :look],
-                theta0=1.2,
-                higher=True,
+            ratio = ratio or sequential.mix(
+                sequential.log_evidence_ratio_starts(
+                    canary=canary[path, :look],
+                    canary_trials=canary_trials[path, :look],
+                    baseline=baseline[path, :look],
+                    baseline_trials=baseline_trials[path, :look],
+                    theta0=1.2,
+                    higher=True,
+                )
             ).log_evidence >= math.log(1 / alpha)
             share = share or sequential.log_evidence_starts(
                 bad=since_counts(slow[path, :look].tolist()),

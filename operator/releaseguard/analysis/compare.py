@@ -360,13 +360,15 @@ def _conditional_test(
     tolerated = 1 + judge.max_relative_increase if higher else 1 - judge.max_relative_increase
     errors, total = float(canary_errors.sum()), float(canary_totals.sum())
     times = f"{errors / total / reference:.3g}x, " if reference > 0 else ""
-    since = sequential.log_evidence_ratio_since(
-        canary=canary_errors,
-        canary_trials=canary_totals,
-        baseline=baseline_errors,
-        baseline_trials=baseline_totals,
-        theta0=tolerated,
-        higher=higher,
+    since = sequential.mix(
+        sequential.log_evidence_ratio_starts(
+            canary=canary_errors,
+            canary_trials=canary_totals,
+            baseline=baseline_errors,
+            baseline_trials=baseline_totals,
+            theta0=tolerated,
+            higher=higher,
+        )
     )
     return _Test(
         log_evidence=since.log_evidence,

@@ -79,8 +79,8 @@ ones at 5 req/s or more (148 of 163, seed 20261127).
 
 Both tests above pool every interval since the analysis began, so a regression that starts mid-analysis is
 diluted by the healthy stretch before it: every alternative is one rate for the whole analysis, and the
-evidence of the bad stretch is spent paying for the good one. `log_evidence_starts` and
-`log_evidence_ratio_since` mix over start times instead. For each start j in a fixed set (see below;
+evidence of the bad stretch is spent paying for the good one. `log_evidence_starts`, and `mix` of
+`log_evidence_ratio_starts`, mix over start times instead. For each start j in a fixed set (see below;
 intervals counted from 0), Λ_{j:n} is the same test on intervals j..n alone, 1 before j. Under the null each
 is a nonnegative supermartingale from its start, and a constant 1 before it, so with fixed weights w_j ≥ 0
 summing to one M_n = Σ w_j Λ_{j:n} is one too, M_0 = 1, and Ville's inequality still bounds P(M ever ≥
@@ -213,11 +213,11 @@ def log_evidence_starts(*, bad: _Array, trials: _Array, p0: float) -> Since:
     (see the module docstring). A start without trials adds Λ = 1; the edge cases are `log_evidence`'s.
     """
     if not p0 < 1 or np.isnan(bad).any():  # NaN p0 too: no evidence, as in log_evidence
-        return _mix(np.zeros(len(trials)))
+        return mix(np.zeros(len(trials)))
     valid = (trials > 0) & (trials < MAX_COUNT)
     bad = np.clip(bad, 0.0, trials)
     if p0 <= 0:
-        return _mix(np.where(valid & (bad > 0), math.inf, 0.0))
+        return mix(np.where(valid & (bad > 0), math.inf, 0.0))
     p0 = max(p0, SMALLEST_P0)
     prior = _Prior.of(p0)
     with np.errstate(all="ignore"):
@@ -229,7 +229,7 @@ def log_evidence_starts(*, bad: _Array, trials: _Array, p0: float) -> Since:
     # As in _log_evidence: a subnormal mass has lost its digits, and at or below p0 Λ ≤ 1.
     result = np.where(upper_mass < sys.float_info.min, -math.inf, result)
     result = np.where(bad <= p0 * trials, np.minimum(result, 0.0), result)
-    return _mix(np.where(valid, result, 0.0))
+    return mix(np.where(valid, result, 0.0))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -247,7 +247,7 @@ def starts(intervals: int) -> npt.NDArray[np.intp]:
     return _STARTS[: int(np.searchsorted(_STARTS, intervals))]
 
 
-def _mix(log_evidence: _Array) -> Since:
+def mix(log_evidence: _Array) -> Since:
     """M_n from log Λ_{j:n} of the starts reached so far, the m-th weighing 1/((m+1)(m+2)).
 
     Those weights sum to 1 - 1/(k+1) over the first k starts; the starts not reached yet hold the rest,
@@ -293,28 +293,6 @@ def trials_needed(*, p0: float, alpha: float) -> float:
         while excess(high) < 0:  # Brent stops within xtol of the root, possibly just short of it
             high += 1
     return high
-
-
-def log_evidence_ratio_since(
-    *,
-    canary: _Array,
-    canary_trials: _Array,
-    baseline: _Array,
-    baseline_trials: _Array,
-    theta0: float,
-    higher: bool,
-) -> Since:
-    """The ratio test mixed over start times: a regression that began mid-analysis shows undiluted."""
-    return _mix(
-        log_evidence_ratio_starts(
-            canary=canary,
-            canary_trials=canary_trials,
-            baseline=baseline,
-            baseline_trials=baseline_trials,
-            theta0=theta0,
-            higher=higher,
-        )
-    )
 
 
 def log_evidence_ratio_starts(
