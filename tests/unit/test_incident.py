@@ -22,18 +22,11 @@ def evidence(name: str, **values: Any) -> assessment.Evidence:
     return assessment.Evidence(name=name, **values)
 
 
+FAILING_ERRORS = evidence(
+    "error-rate", failed=True, canary=0.102, baseline=0.0101, bad=102, total=1000, expected_share=0.0101
+)
 IMPACT = assessment.assess(
-    evidence=[
-        evidence(
-            "error-rate",
-            failed=True,
-            canary=0.102,
-            baseline=0.0101,
-            bad=102,
-            total=1000,
-            expected_share=0.0101,
-        )
-    ],
+    evidence=[FAILING_ERRORS],
     business=[
         evidence(
             "orders",
@@ -144,15 +137,7 @@ def test_the_record_round_trips_through_status() -> None:
 
 def test_passing_metrics_that_moved_are_named_largest_first() -> None:
     metrics = [
-        evidence(
-            "error-rate",
-            failed=True,
-            canary=0.102,
-            baseline=0.0101,
-            bad=102,
-            total=1000,
-            expected_share=0.0101,
-        ),
+        FAILING_ERRORS,
         evidence("p95-latency", failed=False, canary=0.27, baseline=0.2),
         evidence("cpu", failed=False, canary=0.5, baseline=1.0),
         evidence("memory", failed=False, canary=103.0, baseline=100.0),
