@@ -8,12 +8,14 @@ import collections.abc
 import datetime
 import json
 import pathlib
+import random
 import sys
+import time
 from typing import Any
 
 import kopf
 
-from releaseguard import reports
+from releaseguard import logs, reports, telemetry
 from releaseguard.analysis import replay
 from releaseguard.kube import client
 from releaseguard.models import crd
@@ -34,6 +36,25 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
         "--liveness",
         default="http://0.0.0.0:8080/healthz",
         help="liveness endpoint URL (default: %(default)s)",
+    )
+    run.add_argument(
+        "--metrics-address",
+        default="0.0.0.0:8081",
+        metavar="HOST:PORT",
+        help="serve the operator's metrics on http://HOST:PORT/metrics (default: %(default)s)",
+    )
+    run.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="run as one of several replicas peering through the kopf peering object NAME: the replica "
+        "started first acts, the others wait and take over when it stops",
+    )
+    run.add_argument(
+        "--log-format",
+        type=logs.Format,
+        choices=list(logs.Format),
+        default=logs.Format.AUTO,
+        help="JSON lines or text; auto is text on a terminal, else JSON (default: %(default)s)",
     )
     run.add_argument(
         "--pod-address-map",
@@ -74,6 +95,9 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
         return run_operator(
             namespaces=args.namespace,
             liveness=args.liveness,
+            metrics_address=args.metrics_address,
+            peering=args.peering,
+            log_format=args.log_format,
             verbose=args.verbose,
             pod_address_map=args.pod_address_map,
             default_notifications=args.default_notifications,
@@ -104,6 +128,9 @@ def run_operator(
     *,
     namespaces: list[str],
     liveness: str,
+    metrics_address: str,
+    peering: str | None,
+    log_format: logs.Format,
     verbose: bool,
     pod_address_map: pathlib.Path | None,
     default_notifications: str | None = None,
@@ -112,9 +139,12 @@ def run_operator(
     # Importing the handlers registers them with kopf.
     from releaseguard.handlers import release_validation  # noqa: F401
 
-    kopf.configure(verbose=verbose)
+    logs.configure(log_format=log_format, verbose=verbose)
+    telemetry.serve(metrics_address)
     kopf.run(
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering,
+        priority=peering_priority(time.time_ns()) if peering else None,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
@@ -122,9 +152,24 @@ def run_operator(
             pod_address_map=pod_address_map,
             default_notifications=default_notifications,
             keep_reports=keep_reports,
+            namespaced=bool(namespaces),
         ),
     )
     return 0
+
+
+def peering_priority(started_ns: int) -> int:
+    """Earlier starts rank higher, so a replica that joins never preempts the one acting.
+
+    kopf pauses every operator that sees a peer of higher or equal priority, so equal priorities would
+    leave the cluster unserved: the low digits are random to break ties between replicas started in the
+    same microsecond.
+    """
+    return (_PRIORITY_EPOCH_END_US - started_ns // 1000) * 1000 + random.randrange(1000)
+
+
+# Microseconds since 1970 at the start of 2100: priorities stay positive until then.
+_PRIORITY_EPOCH_END_US = 4_102_444_800 * 1_000_000
 
 
 def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:

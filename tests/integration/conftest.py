@@ -111,28 +111,47 @@ def free_port() -> int:
 
 
 class Operator:
-    """`releaseguard run` as a user starts it, against the local cluster; tests may kill and restart it."""
+    """`releaseguard run` as a user starts it, against the local cluster; tests may kill and restart it.
 
-    def __init__(self, *, cluster_dir: str, log_path: pathlib.Path) -> None:
+    `args` replace the default scope (`--all-namespaces`); `env` replaces the environment (e.g. another
+    KUBECONFIG). Each start listens on fresh ports: liveness on `liveness_port`, metrics on `metrics_port`.
+    """
+
+    def __init__(
+        self,
+        *,
+        cluster_dir: str,
+        log_path: pathlib.Path,
+        args: collections.abc.Sequence[str] = ("--all-namespaces",),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.cluster_dir = cluster_dir
         self.log_path = log_path
+        self.args = tuple(args)
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        self.liveness_port = 0
+        self.metrics_port = 0
 
-    def start(self) -> None:
-        port = free_port()
+    def start(self, *, wait: bool = True) -> None:
+        self.liveness_port, self.metrics_port = free_port(), free_port()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     str(pathlib.Path(sys.executable).with_name("releaseguard")),
                     "run",
-                    "--all-namespaces",
-                    f"--liveness=http://127.0.0.1:{port}/healthz",
+                    *self.args,
+                    f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+                    f"--metrics-address=127.0.0.1:{self.metrics_port}",
                     f"--pod-address-map={self.cluster_dir}/pod-addresses.json",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
             )
-        eventually(lambda: _healthy(port), timeout=30, what="operator liveness endpoint")
+        if wait:
+            port = self.liveness_port
+            eventually(lambda: _healthy(port), timeout=30, what="operator liveness endpoint")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no final status write, as when a node dies."""

@@ -6,13 +6,14 @@ operator restart, a missed event or a crash between two writes all heal on the n
 
 from __future__ import annotations
 
+import collections.abc
 import datetime
 import logging
 from typing import Any
 
 import kopf
 
-from releaseguard import delivery, reconciler, reports
+from releaseguard import delivery, logs, reconciler, reports
 from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
@@ -21,6 +22,7 @@ from releaseguard.rollout import pacing
 
 # The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
 TICK_SECONDS = pacing.IN_FLIGHT.total_seconds()
+PEERING_LIFETIME_SECONDS = 20
 
 
 @kopf.on.startup()
@@ -32,6 +34,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     settings.persistence.finalizer = f"{crd.GROUP}/finalizer"
     settings.posting.level = logging.WARNING
+    # A replica waiting in peering takes over once the acting one's record is this old (kopf refreshes it
+    # 5-10 s sooner), so a killed replica is replaced within about this many seconds.
+    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
+    settings.peering.stealth = True
+    # Watching only some namespaces, the operator may not list CRDs or namespaces cluster-wide.
+    settings.scanning.disabled = bool(memo.get("namespaced"))
     memo.kube = client.Kube.from_environment()
     memo.settings = reconciler.Settings(
         pod_address_map=memo.get("pod_address_map"),
@@ -54,9 +62,9 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
     if not pacing.due(phase=body.status.get("phase"), last=memo.last_reconciled.get(uid), now=now):
         return
     memo.last_reconciled[uid] = now
-    stored, decision = await reconciler.reconcile(
-        memo.kube, release_validation(body), settings=memo.settings, now=now
-    )
+    rv = release_validation(body)
+    with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
+        stored, decision = await reconciler.reconcile(memo.kube, rv, settings=memo.settings, now=now)
     for event in decision.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     for request in decision.consumed:
@@ -67,8 +75,20 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
 @kopf.on.delete(crd.GROUP, crd.VERSION, crd.PLURAL)
 async def release(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """Hand the target back to Kubernetes: no Deployment stays paused by a ReleaseValidation that is gone."""
-    await reconciler.release(memo.kube, release_validation(body))
+    rv = release_validation(body)
+    with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
+        await reconciler.release(memo.kube, rv)
     memo.last_reconciled.pop(uid, None)
+    logs.forget(namespace=rv.namespace, name=rv.name)
+
+
+def _revision(status: collections.abc.Mapping[str, Any]) -> str:
+    """The template hash under validation, else the stable one: what a log line about the release is about."""
+    for key in ("canaryRevision", "stableRevision"):
+        revision = status.get(key) or {}
+        if revision.get("templateHash"):
+            return str(revision["templateHash"])
+    return ""
 
 
 def release_validation(body: kopf.Body) -> reconciler.ReleaseValidation:
