@@ -1,25 +1,19 @@
-"""Command line: `releaseguard` runs the operator and maintains its API; `kubectl-releaseguard` inspects."""
+"""Command line: `releaseguard` runs the operator and maintains its API (the kubectl plugin is `plugin`)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections.abc
-import datetime
 import json
 import pathlib
 import random
-import sys
 import time
-from typing import Any
 
 import kopf
 
 from releaseguard import logs, reports, telemetry
 from releaseguard.analysis import replay
-from releaseguard.kube import client
 from releaseguard.models import crd
-from releaseguard.rollout import observation
 
 
 def main(argv: collections.abc.Sequence[str] | None = None) -> int:
@@ -163,110 +157,10 @@ def peering_priority(started_ns: int) -> int:
 
     kopf pauses every operator that sees a peer of higher or equal priority, so equal priorities would
     leave the cluster unserved: the low digits are random to break ties between replicas started in the
-    same microsecond.
+    same millisecond. Priorities stay below 2**53, exact in any JSON reader.
     """
-    return (_PRIORITY_EPOCH_END_US - started_ns // 1000) * 1000 + random.randrange(1000)
+    return (_PRIORITY_EPOCH_END_MS - started_ns // 1_000_000) * 1000 + random.randrange(1000)
 
 
-# Microseconds since 1970 at the start of 2100: priorities stay positive until then.
-_PRIORITY_EPOCH_END_US = 4_102_444_800 * 1_000_000
-
-
-def kubectl_plugin(argv: collections.abc.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubectl releaseguard", description="Inspect and steer releases.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    get = commands.add_parser("get", help="list ReleaseValidations with their phase and conditions")
-    get.add_argument("name", nargs="?")
-    scope = get.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace")
-    scope.add_argument("-A", "--all-namespaces", action="store_true")
-    for request in observation.Request:
-        verb = commands.add_parser(request.value, help=_REQUEST_HELP[request])
-        verb.add_argument("name")
-        verb.add_argument("-n", "--namespace")
-    report = commands.add_parser("report", help="print the latest validation report (Markdown)")
-    report.add_argument("name")
-    report.add_argument("-n", "--namespace")
-    report.add_argument("--html", metavar="FILE", help="write the report's HTML page to FILE instead")
-    args = parser.parse_args(argv)
-
-    kube = client.Kube.from_environment()
-    try:
-        if args.command == "get":
-            namespace = None if args.all_namespaces else (args.namespace or client.current_namespace())
-            objects = asyncio.run(kube.list_release_validations(namespace=namespace, name=args.name))
-            print(format_table(objects))
-            return 0
-        if args.command == "report":
-            return print_report(
-                kube, namespace=args.namespace or client.current_namespace(), name=args.name, html=args.html
-            )
-        request = observation.Request(args.command)
-        namespace = args.namespace or client.current_namespace()
-        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        asyncio.run(
-            kube.annotate_release_validation(
-                namespace=namespace, name=args.name, annotations={request.annotation: stamp}
-            )
-        )
-        print(f"releasevalidation.{crd.GROUP}/{args.name} {request.value} requested")
-        return 0
-    except client.KubeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    finally:
-        kube.close()
-
-
-def print_report(kube: client.Kube, *, namespace: str, name: str, html: str | None) -> int:
-    """The newest report of `name`, as Markdown on stdout or as HTML into a file."""
-    maps = asyncio.run(
-        kube.list_config_maps(namespace=namespace, label_selector=f"{reports.REPORT_LABEL}={name}")
-    )
-    if not maps:
-        found = asyncio.run(kube.list_release_validations(namespace=namespace, name=name))
-        what = "has no report yet" if found else "not found"
-        print(f"error: releasevalidation {namespace}/{name} {what}", file=sys.stderr)
-        return 1
-    newest = max(maps, key=lambda item: item["metadata"].get("creationTimestamp") or "")
-    data = newest.get("data") or {}
-    if html is None:
-        print(data.get("report.md", ""), end="")
-        return 0
-    pathlib.Path(html).write_text(data.get("report.html", ""))
-    print(f"wrote {html} from ConfigMap {newest['metadata']['name']}")
-    return 0
-
-
-_REQUEST_HELP = {
-    observation.Request.PROMOTE: "skip the remaining steps (or the rest of the bake) and promote",
-    observation.Request.ABORT: "roll the release back now",
-    observation.Request.RETRY: "release a template that was rolled back and is held",
-    observation.Request.PAUSE: "hold the canary at its current step",
-    observation.Request.RESUME: "continue a paused release",
-}
-
-
-def format_table(objects: collections.abc.Sequence[dict[str, Any]]) -> str:
-    """One line per ReleaseValidation, with the message of its least healthy condition."""
-    header = ("NAMESPACE", "NAME", "TARGET", "PHASE", "WEIGHT", "VERDICT", "MESSAGE")
-    rows = [header]
-    for obj in objects:
-        spec, status = obj.get("spec", {}), obj.get("status") or {}
-        failing = [c for c in status.get("conditions", []) if c.get("status") != "True"]
-        rows.append(
-            (
-                obj["metadata"]["namespace"],
-                obj["metadata"]["name"],
-                spec.get("targetRef", {}).get("name", ""),
-                status.get("phase", ""),
-                str(status.get("canaryWeight", "")),
-                status.get("verdict") or "",
-                failing[0].get("message", "") if failing else status.get("message", ""),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        for row in rows
-    )
+# Milliseconds since 1970 at the start of 2100: priorities stay positive until then.
+_PRIORITY_EPOCH_END_MS = 4_102_444_800 * 1000

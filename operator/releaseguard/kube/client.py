@@ -33,21 +33,49 @@ class Conflict(KubeError):
     """The object exists already, or changed since it was read: observe again and decide again."""
 
 
+class Unreachable(KubeError):
+    """The apiserver did not answer: it is down, or its address or certificate is wrong."""
+
+    def __init__(self, what: str, *, host: str, cause: str) -> None:
+        super().__init__(f"{what}: cannot reach the cluster at {host}: {cause}")
+        self.host = host
+        self.cause = cause
+
+
+class NotConfigured(KubeError):
+    """Neither a service account (in a cluster) nor a usable kubeconfig says which cluster to use."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Kube:
     """Typed access to the few API groups the operator uses."""
 
     api_client: kubernetes.client.ApiClient
+    timeout: float | None = None
+    """Seconds to connect, and again to wait for the answer, per request; None: the client's defaults."""
 
     @classmethod
-    def from_environment(cls) -> Kube:
-        """Use the in-cluster service account when there is one, else the current kubeconfig."""
+    def from_environment(cls, *, timeout: float | None = None) -> Kube:
+        """Use the in-cluster service account when there is one, else the current kubeconfig.
+
+        With a `timeout` (for commands a person waits for) failed requests are not retried either, so a
+        cluster that is down is reported at once rather than after the client's retries.
+        """
         configuration = kubernetes.client.Configuration()
         try:
             kubernetes.config.load_incluster_config(client_configuration=configuration)
         except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config(client_configuration=configuration)
-        return cls(api_client=kubernetes.client.ApiClient(configuration))
+            try:
+                kubernetes.config.load_kube_config(client_configuration=configuration)
+            except (kubernetes.config.ConfigException, OSError) as error:
+                location = kubernetes.config.KUBE_CONFIG_DEFAULT_LOCATION
+                raise NotConfigured(
+                    f"no cluster to talk to: not running in a cluster, and no usable kubeconfig at {location}"
+                    f" ({error})"
+                ) from error
+        if timeout is not None:
+            configuration.retries = 0
+        return cls(api_client=kubernetes.client.ApiClient(configuration), timeout=timeout)
 
     def close(self) -> None:
         self.api_client.close()
@@ -256,6 +284,8 @@ class Kube:
     async def _call(
         self, what: str, function: collections.abc.Callable[..., Result], *args: Any, **kwargs: Any
     ) -> Result:
+        if self.timeout is not None:
+            kwargs = {**kwargs, "_request_timeout": (self.timeout, self.timeout)}
         try:
             return await asyncio.to_thread(function, *args, **kwargs)
         except kubernetes.client.ApiException as error:
@@ -265,7 +295,8 @@ class Kube:
                 raise Conflict(what) from error
             raise KubeError(f"{what}: {error.status} {error.reason}") from error
         except (OSError, urllib3.exceptions.HTTPError) as error:
-            raise KubeError(f"{what}: {error}") from error
+            host = self.api_client.configuration.host
+            raise Unreachable(what, host=host, cause=_innermost(error)) from error
 
     async def _read(
         self, what: str, function: collections.abc.Callable[..., object], **kwargs: Any
@@ -280,6 +311,13 @@ class Kube:
     def _plain(self, obj: object) -> dict[str, Any]:
         plain: dict[str, Any] = self.api_client.sanitize_for_serialization(obj)
         return plain
+
+
+def _innermost(error: BaseException) -> str:
+    """The root cause, e.g. `[Errno 111] Connection refused`, without the wrappers' repeated URL."""
+    while (inner := error.__cause__ or error.__context__) is not None:
+        error = inner
+    return str(error) or type(error).__name__
 
 
 def current_namespace() -> str:
