@@ -18,6 +18,7 @@ import aiohttp
 import pydantic
 import yaml
 
+from releaseguard import telemetry
 from releaseguard.kube import client
 from releaseguard.models import v1alpha1
 from releaseguard.notify import outbox, payloads, send
@@ -65,6 +66,7 @@ async def deliver(
         del _IN_FLIGHT[key]
         delivered, failed = flight.result()
         status, given_up = outbox.settle(status, delivered=delivered, failed=failed, now=now)
+        _count(listed, delivered=delivered, failed=failed, given_up=given_up)
         flight = None
     due = outbox.due(status.outbox, now)
     if flight is None and due:
@@ -95,6 +97,26 @@ async def deliver(
         for entry in given_up
     ]
     return dataclasses.replace(decision, status=status, events=(*decision.events, *events))
+
+
+def _count(
+    routes: Sequence[v1alpha1.Notification],
+    *,
+    delivered: Sequence[v1alpha1.PendingNotification],
+    failed: Sequence[tuple[v1alpha1.PendingNotification, str]],
+    given_up: Sequence[v1alpha1.PendingNotification],
+) -> None:
+    """One round's attempts in the operator's metrics, each once: delivered, failed (to be tried again) or
+    given up (its last failure). A message whose route left the spec reached nobody and is not counted."""
+    types = {route.name: route.type for route in routes}
+    last = {(entry.route, entry.id) for entry in given_up}
+    outcomes = [(entry, telemetry.Delivery.DELIVERED) for entry in delivered] + [
+        (entry, telemetry.Delivery.GIVEN_UP if (entry.route, entry.id) in last else telemetry.Delivery.FAILED)
+        for entry, _ in failed
+    ]
+    for entry, result in outcomes:
+        if entry.route in types:
+            telemetry.count_delivery(types[entry.route], result)
 
 
 async def drain(timeout: float) -> None:

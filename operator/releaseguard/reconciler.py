@@ -11,12 +11,13 @@ import dataclasses
 import datetime
 import json
 import pathlib
+import time
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import pydantic
 
-from releaseguard import delivery, incidents, reports
+from releaseguard import delivery, incidents, reports, telemetry
 from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, execute, observe
 from releaseguard.models import v1alpha1
@@ -61,8 +62,12 @@ async def reconcile(
     )
     request = decide.analysis_request(spec=spec, status=status, observed=observed, now=now)
     if request is not None and not isinstance(spec, decide.InvalidSpec):
+        started = time.monotonic()
         measured = await asyncio.gather(
             measure_metrics(spec, request, now=now), measure_checks(kube, spec, request, settings=settings)
+        )
+        telemetry.observe_analysis(
+            seconds=time.monotonic() - started, lag=analysis_lag(spec, status, now=now)
         )
         observed = dataclasses.replace(observed, measurements=measured[0] + measured[1])
     decision = decide.decide(spec=spec, status=status, observed=observed, now=now)
@@ -100,7 +105,38 @@ async def reconcile(
             now=now,
             defaults=settings.default_notifications,
         )
+    record_telemetry(rv, before=status, after=decision.status)
     return status, decision
+
+
+def record_telemetry(
+    rv: ReleaseValidation,
+    *,
+    before: v1alpha1.ReleaseValidationStatus,
+    after: v1alpha1.ReleaseValidationStatus,
+) -> None:
+    """What a reconciliation changed in the stored status, in the operator's metrics: the phase, and the
+    verdicts of an analysis if one ran (its time differs from the stored one's)."""
+    names = {"uid": rv.uid, "namespace": rv.namespace, "name": rv.name}
+    telemetry.observe_phase(**names, before=before.phase, after=after.phase)
+    analysis = after.last_analysis
+    if analysis is not None and (before.last_analysis is None or before.last_analysis.time != analysis.time):
+        verdicts = [(result.name, result.verdict.value) for result in analysis.results]
+        telemetry.count_verdicts(**names, verdicts=verdicts)
+
+
+def analysis_lag(
+    spec: v1alpha1.ReleaseValidationSpec, status: v1alpha1.ReleaseValidationStatus, *, now: datetime.datetime
+) -> float:
+    """Seconds since the analysis running now was due: the step's previous analysis plus the interval.
+
+    The first analysis of a step (or of the bake) waits for the canary's pods, not for the operator, so it
+    counts as on time.
+    """
+    last, started = status.last_analysis, status.step_started_at
+    if last is None or started is None or last.time < started:
+        return 0.0
+    return max(0.0, (now - last.time - spec.analysis.interval.value).total_seconds())
 
 
 async def release(kube: client.Kube, rv: ReleaseValidation) -> None:

@@ -22,6 +22,7 @@ import urllib3
 from prometheus_api_client import exceptions as client_exceptions
 from prometheus_api_client import prometheus_connect
 
+from releaseguard import telemetry
 from releaseguard.analysis import measurement, series
 from releaseguard.impact import segments
 from releaseguard.models import duration, v1alpha1
@@ -106,7 +107,7 @@ class PrometheusProvider:
                         errors=_raised(errors), total=_raised(total), at=at
                     )
                 except base.ProviderError as error:
-                    return base.series_side_from_error(error, queries=queries)
+                    return base.series_side_from_error(_unusable(error, errors, total), queries=queries)
                 return series.Side(points=points, detail=queries)
             value_query = query.render_query(metric.query, selector=pods, window=window)
             queries = f"query: {value_query}"
@@ -117,7 +118,7 @@ class PrometheusProvider:
                 else:
                     points = ranges.values(_raised(result), at=at)
             except base.ProviderError as error:
-                return base.series_side_from_error(error, queries=queries)
+                return base.series_side_from_error(_unusable(error, result), queries=queries)
             return series.Side(points=points, detail=queries)
         finally:
             client.close()
@@ -152,7 +153,7 @@ class PrometheusProvider:
                 _by_segment(_raised(result), label=label) for result in results
             )
         except base.ProviderError as error:
-            return error
+            return _unusable(error, *results)
         values = sorted(
             canary_total.keys() | baseline_total.keys(), key=lambda value: -canary_total.get(value, 0.0)
         )
@@ -207,15 +208,16 @@ class PrometheusProvider:
             try:
                 value, samples = _ratio(errors=errors, total=total)
             except base.ProviderError as error:
-                return base.side_from_error(error, queries=queries)
+                return base.side_from_error(_unusable(error, errors, total), queries=queries)
             return measurement.Side(value=value, samples=samples, detail=queries)
 
         value_query = query.value_query(metric, selector=selector, window=window)
         queries = f"query: {value_query}"
+        answer = await self._run(client, value_query, at=at)
         try:
-            value = _gauge(await self._run(client, value_query, at=at))
+            value = _gauge(answer)
         except base.ProviderError as error:
-            return base.side_from_error(error, queries=queries)
+            return base.side_from_error(_unusable(error, answer), queries=queries)
         return measurement.Side(value=value, detail=queries)
 
     async def _run(
@@ -233,7 +235,18 @@ class PrometheusProvider:
         return self._answer(lambda: client.custom_query(promql, params=params))
 
     def _answer(self, ask: Callable[[], object]) -> list[Any]:
-        """The result list of one API call, its failures mapped to the provider's errors."""
+        """The result list of one API call, its failures mapped to the provider's errors; timed and
+        counted in the operator's metrics."""
+        started = time.monotonic()
+        try:
+            result = self._result(ask)
+        except base.ProviderError as error:
+            telemetry.observe_query(time.monotonic() - started, error=error)
+            raise
+        telemetry.observe_query(time.monotonic() - started)
+        return result
+
+    def _result(self, ask: Callable[[], object]) -> list[Any]:
         try:
             result = ask()
         except requests.Timeout:
@@ -265,6 +278,14 @@ class PrometheusProvider:
             # Annotated int by the client, but handed unchanged to requests, which takes fractions of seconds.
             timeout=typing.cast(int, self.timeout.total_seconds()),
         )
+
+
+def _unusable(error: base.ProviderError, *answers: list[Any] | base.ProviderError) -> base.ProviderError:
+    """`error`, counted as a query error unless it is one of the `answers`: a query that failed was counted
+    when it failed, one whose answer cannot be used (no data, the wrong shape) is counted here."""
+    if not any(answer is error for answer in answers):
+        telemetry.count_query_error(error)
+    return error
 
 
 def _raised(result: list[Any] | base.ProviderError) -> list[Any]:
