@@ -41,6 +41,10 @@ class Format(enum.StrEnum):
 _CURRENT: contextvars.ContextVar[Release | None] = contextvars.ContextVar("release", default=None)
 _REVISIONS: dict[str, str] = {}
 
+# Without --verbose, a line per timer tick per object or per health probe would drown the lines that tell a
+# release's story (each of its Events is logged at INFO).
+CHATTY_LOGGERS = ("asyncio", "aiohttp.access", "kopf.objects")
+
 
 @contextlib.contextmanager
 def about(release: Release) -> collections.abc.Iterator[None]:
@@ -119,6 +123,6 @@ def configure(*, log_format: Format, verbose: bool, stream: TextIO | None = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # asyncio's debug chatter about slow callbacks is noise for operators of the operator.
-    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    for chatty in CHATTY_LOGGERS:
+        logging.getLogger(chatty).setLevel(logging.NOTSET if verbose else logging.WARNING)
     return handler

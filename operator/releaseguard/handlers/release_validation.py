@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from releaseguard import delivery, logs, reconciler, reports
+from releaseguard import delivery, logs, reconciler, reports, telemetry
 from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
@@ -23,6 +23,8 @@ from releaseguard.rollout import pacing
 # The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
 TICK_SECONDS = pacing.IN_FLIGHT.total_seconds()
 PEERING_LIFETIME_SECONDS = 20
+
+_log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
@@ -65,8 +67,14 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
     rv = release_validation(body)
     with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
         stored, decision = await reconciler.reconcile(memo.kube, rv, settings=memo.settings, now=now)
-    for event in decision.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        for event in decision.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            _log.log(
+                logging.WARNING if event.type == "Warning" else logging.INFO,
+                "%s: %s",
+                event.reason,
+                event.message,
+            )
     for request in decision.consumed:
         patch.metadata.annotations[request.annotation] = None
     patch.status.update(models_patch.model_patch(old=stored, new=decision.status))
@@ -80,6 +88,7 @@ async def release(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
         await reconciler.release(memo.kube, rv)
     memo.last_reconciled.pop(uid, None)
     logs.forget(namespace=rv.namespace, name=rv.name)
+    telemetry.forget_release(uid)
 
 
 def _revision(status: collections.abc.Mapping[str, Any]) -> str:
