@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CLUSTER_ENV = eval "$$(hack/cluster env)"
 
-.PHONY: demo test venv deps crds check-crds manifests lint unit integration cluster-up cluster-down clean
+.PHONY: demo test venv deps crds manifests lint unit integration cluster-up cluster-down clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -91,7 +91,12 @@ def kubectl(cluster_env: dict[str, str]) -> Kubectl:
 def crd(kubectl: Kubectl) -> None:
     kubectl.run("apply", "-f", str(REPO / "crds"))
     kubectl.run(
-        "wait", "--for=condition=Established", "--timeout=30s", "crd/releasevalidations.releaseguard.io"
+        "wait",
+        "--for=condition=Established",
+        "--timeout=30s",
+        "crd/releasevalidations.releaseguard.io",
+        "crd/kopfpeerings.kopf.dev",
+        "crd/clusterkopfpeerings.kopf.dev",
     )
 
 
