@@ -50,8 +50,12 @@ cluster-up: deps
 cluster-down:
 	hack/cluster down
 
+# Cluster tests mostly wait on releases, so several run side by side, each pytest worker with its own
+# operator and namespaces; the few that disturb the whole cluster run alone afterwards.
+INTEGRATION_WORKERS ?= 3
 integration: cluster-up
-	$(CLUSTER_ENV) && $(BIN)/pytest -q -m cluster tests
+	$(CLUSTER_ENV) && $(BIN)/pytest -q -m "cluster and not exclusive" -n $(INTEGRATION_WORKERS) tests
+	$(CLUSTER_ENV) && $(BIN)/pytest -q -m "cluster and exclusive" tests
 
 test: lint unit integration
 

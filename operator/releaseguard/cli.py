@@ -24,7 +24,12 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     scope.add_argument(
-        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); a pattern such as 'team-*' or '!kube-system' needs the "
+        "right to list namespaces",
     )
     run.add_argument(
         "--liveness",
@@ -146,7 +151,7 @@ def run_operator(
             pod_address_map=pod_address_map,
             default_notifications=default_notifications,
             keep_reports=keep_reports,
-            namespaced=bool(namespaces),
+            fixed_namespaces=bool(namespaces) and not any(set(name) & set("*?[!,") for name in namespaces),
         ),
     )
     return 0

@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+# Each pytest process (each xdist worker too) names its namespaces with a prefix of its own and its operator
+# watches only those, so runs side by side never handle each other's releases.
+NAMESPACE_PREFIX = f"rg-{uuid.uuid4().hex[:6]}-"
 DEMO_APP = REPO / "hack" / "demo" / "manifests" / "demo-app.yaml"
 LOADGEN = REPO / "hack" / "demo" / "loadgen.py"
 
@@ -100,9 +103,14 @@ def crd(kubectl: Kubectl) -> None:
     )
 
 
+def new_namespace_name() -> str:
+    """A fresh name among this process's namespaces (the ones its operator watches)."""
+    return f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> collections.abc.Iterator[str]:
-    name = f"rg-test-{uuid.uuid4().hex[:8]}"
+    name = new_namespace_name()
     kubectl.run("create", "namespace", name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
@@ -118,7 +126,7 @@ def free_port() -> int:
 class Operator:
     """`releaseguard run` as a user starts it, against the local cluster; tests may kill and restart it.
 
-    `args` replace the default scope (`--all-namespaces`); `env` replaces the environment (e.g. another
+    `args` replace the default scope (this process's namespaces); `env` replaces the environment (e.g. another
     KUBECONFIG). Each start listens on fresh ports: liveness on `liveness_port`, metrics on `metrics_port`.
     """
 
@@ -127,7 +135,7 @@ class Operator:
         *,
         cluster_dir: str,
         log_path: pathlib.Path,
-        args: collections.abc.Sequence[str] = ("--all-namespaces",),
+        args: collections.abc.Sequence[str] = ("--namespace", f"{NAMESPACE_PREFIX}*"),
         env: dict[str, str] | None = None,
     ) -> None:
         self.cluster_dir = cluster_dir

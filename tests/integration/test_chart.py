@@ -158,6 +158,7 @@ def test_the_plain_manifests_apply_with_and_without_kustomize(kubectl: conftest.
         kubectl.run("delete", "namespace", header["metadata"]["name"], "--timeout=60s", check=False)
 
 
+@pytest.mark.exclusive  # its operator watches every namespace
 @pytest.mark.usefixtures("crds", "without_the_session_operator")
 def test_install_runs_two_ready_replicas_under_the_restricted_standard_and_the_role_suffices(
     kubectl: conftest.Kubectl, namespace: str, cluster_env: dict[str, str], tmp_path: pathlib.Path

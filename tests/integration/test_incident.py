@@ -279,7 +279,7 @@ def test_a_bad_release_opens_an_incident_that_is_told_signed_grouped_and_without
 @contextlib.contextmanager
 def app_under_load(kubectl: conftest.Kubectl) -> collections.abc.Iterator[str]:
     """Another namespace with the demo app under load, so that two releases run side by side."""
-    name = f"rg-test-{uuid.uuid4().hex[:8]}"
+    name = conftest.new_namespace_name()
     kubectl.run("create", "namespace", name)
     try:
         kubectl.apply(conftest.DEMO_APP.read_text(), namespace=name)

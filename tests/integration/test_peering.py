@@ -14,7 +14,8 @@ import pytest
 from tests.integration import conftest
 from tests.integration.test_release import events, release_validation, rv, wait_for_phase
 
-pytestmark = pytest.mark.timeout(300)
+# The replicas watch every namespace, as the chart runs them.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.exclusive]
 
 TAKEOVER_LIMIT_SECONDS = 30
 

@@ -303,6 +303,7 @@ def cluster(*args: str) -> None:
     )
 
 
+@pytest.mark.exclusive  # stops the Prometheus every test reads
 @pytest.mark.usefixtures("load")
 def test_prometheus_outage_pauses_without_deciding_and_the_release_resumes_when_it_is_back(
     kubectl: conftest.Kubectl, namespace: str

@@ -40,8 +40,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # 5-10 s sooner), so a killed replica is replaced within about this many seconds.
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     settings.peering.stealth = True
-    # Watching only some namespaces, the operator may not list CRDs or namespaces cluster-wide.
-    settings.scanning.disabled = bool(memo.get("namespaced"))
+    # Watching only namespaces named in full, the operator may not list CRDs or namespaces cluster-wide;
+    # namespace patterns need kopf's scanning to find the namespaces they match.
+    settings.scanning.disabled = bool(memo.get("fixed_namespaces"))
     memo.kube = client.Kube.from_environment()
     memo.settings = reconciler.Settings(
         pod_address_map=memo.get("pod_address_map"),
