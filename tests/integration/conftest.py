@@ -196,6 +196,17 @@ def operator_process(
         print(f"operator log: {log_path}")
 
 
+@pytest.fixture
+def without_the_session_operator(operator_process: Operator) -> collections.abc.Iterator[None]:
+    """The suite's operator ignores peering and would act beside an operator a test runs itself over the
+    same namespaces: it sits such a test out."""
+    operator_process.stop()
+    try:
+        yield
+    finally:
+        operator_process.start()
+
+
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:

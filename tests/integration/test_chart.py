@@ -64,17 +64,6 @@ def new_namespace(kubectl: conftest.Kubectl) -> collections.abc.Iterator[collect
         kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="module")
-def without_the_session_operator(operator_process: conftest.Operator) -> collections.abc.Iterator[None]:
-    """The suite's cluster-wide operator ignores peering and would act in our namespaces too: it sits out
-    the tests that run an operator of their own."""
-    operator_process.stop()
-    try:
-        yield
-    finally:
-        operator_process.start()
-
-
 @pytest.mark.parametrize("values", [(), namespaced_values("shop", "payments")], ids=["cluster", "namespaced"])
 def test_lint_is_clean(values: tuple[str, ...], cluster_env: dict[str, str]) -> None:
     result = helm("lint", "--strict", str(CHART), *values)

@@ -21,18 +21,6 @@ TAKEOVER_LIMIT_SECONDS = 30
 
 
 @pytest.fixture
-def without_the_session_operator(
-    operator_process: conftest.Operator,
-) -> collections.abc.Iterator[None]:
-    """The suite's own operator ignores peering and would act too: it sits this test out."""
-    operator_process.stop()
-    try:
-        yield
-    finally:
-        operator_process.start()
-
-
-@pytest.fixture
 def peering(kubectl: conftest.Kubectl, crd: None) -> collections.abc.Iterator[str]:
     name = f"rg-peering-{uuid.uuid4().hex[:8]}"
     kubectl.run(
