@@ -268,6 +268,21 @@ def test_target_at_its_stable_revision_rests_and_stays_paused() -> None:
     assert release.phase == "Idle"
 
 
+def test_a_new_template_on_a_target_scaled_to_zero_waits_for_replicas() -> None:
+    release = Release().adopted()
+    held = release.step(target(V2, replicas=0, ready_replicas=0), after=5)
+    assert kinds(held) == ["PauseTarget"]
+    assert release.phase == "Idle"
+    progressing = release.condition(conditions.ConditionType.PROGRESSING)
+    assert progressing is not None
+    assert (progressing.status, progressing.reason) == ("False", "TargetScaledToZero")
+    assert "has 0 replicas" in progressing.message
+
+    started = release.step(target(V2), after=5)
+    assert reasons(started) == ["CanaryStarted"]
+    assert release.phase == "Progressing"
+
+
 # --- a healthy release ---------------------------------------------------------------------------------
 
 

@@ -134,6 +134,33 @@ def test_duration_is_positive() -> None:
         duration.Duration("0s")
 
 
+def test_duration_is_at_most_a_year() -> None:
+    assert duration.Duration("8760h").value == duration.MAX
+    assert duration.Duration("525600m") == duration.Duration("8760h")
+    for text in ("8760h1ms", "99999999h", "999999999999s"):
+        with pytest.raises(duration.DurationError, match=f"'{text}' is longer than 8760h"):
+            duration.Duration(text)
+
+
+def test_durations_the_crd_admits_but_no_clock_reaches_are_refused_by_field() -> None:
+    # The pattern and "some digit is not 0" admit these; counted back from now they would leave the calendar.
+    spec = {
+        "targetRef": {"name": "web"},
+        "service": "web",
+        "steps": [{"weight": 10, "duration": "99999999h"}],
+        "analysis": {
+            "interval": "9999999999m",
+            "syntheticChecks": [{"name": "home", "http": {"path": "/"}}],
+        },
+    }
+    with pytest.raises(pydantic.ValidationError) as raised:
+        v1alpha1.ReleaseValidationSpec.model_validate(spec)
+    assert [problem["loc"] for problem in raised.value.errors()] == [
+        ("steps", 0, "duration"),
+        ("analysis", "interval"),
+    ]
+
+
 @pytest.mark.parametrize("raw", ["45s", datetime.timedelta(seconds=45), duration.Duration("45s")])
 def test_duration_fields_accept_text_timedelta_or_duration(raw: object) -> None:
     step = v1alpha1.Step.model_validate({"weight": 10, "duration": raw})

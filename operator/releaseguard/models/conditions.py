@@ -47,6 +47,7 @@ class Reason(enum.StrEnum):
     INVALID_SPEC = "InvalidSpec"
     # Progressing
     UP_TO_DATE = "UpToDate"
+    TARGET_SCALED_TO_ZERO = "TargetScaledToZero"
     CANARY_STARTED = "CanaryStarted"
     STEP_ADVANCED = "StepAdvanced"
     INCONCLUSIVE_LIMIT_REACHED = "InconclusiveLimitReached"

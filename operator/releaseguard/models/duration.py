@@ -3,7 +3,10 @@
 The spec keeps the text the user wrote (so a round trip through the operator never rewrites `90s` as
 `1m30s`) while the code works with a `timedelta`. The accepted syntax is the common subset of Go's
 `time.ParseDuration` and PromQL durations: whole numbers with units h, m, s, ms, each at most once, largest
-first. Every duration in the API is a span something waits for, so zero is refused as well.
+first. Every duration in the API is a span something waits for, so zero is refused as well, and so is a
+span longer than `MAX` (a year): the operator counts such spans back from now, times a failure count (up to
+100), and a span of centuries would reach beyond the calendar `datetime` knows. The CRD's pattern admits
+such text, so the operator refuses it with the InvalidSpec condition.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 MAX_LENGTH = 32
 _REGEX = re.compile(PATTERN)
 _UNITS = (("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1))
+MAX = datetime.timedelta(days=365)
 _HINT = "write whole numbers with units h, m, s, ms, largest first, e.g. 30s, 2m, 1h30m, 500ms"
 
 POSITIVE_RULE = schema.Rule(
@@ -82,6 +86,10 @@ class Duration:
         value = parse(text)
         if not value:
             raise DurationError(f"{text!r} {POSITIVE_RULE.message}")
+        if value > MAX:
+            raise DurationError(
+                f"{text!r} is longer than {render(MAX)}, the longest duration the operator accepts"
+            )
         self._text = text
         self._value = value
 

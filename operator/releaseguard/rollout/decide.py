@@ -327,7 +327,14 @@ def _at_rest(release: _Release) -> None:
     if draft.status.phase in (None, Phase.DEGRADED):
         draft.update(phase=Phase.IDLE)
     desired = release.desired
-    if desired != release.stable.template_hash:
+    if desired != release.stable.template_hash and target.replicas == 0:
+        # A canary next to no stable pods would take all the traffic, with no baseline to judge it by.
+        message = (
+            f"{release.described} has 0 replicas: template {desired} waits, and its canary starts "
+            "once the target is scaled up"
+        )
+        draft.progressing(Status.FALSE, Reason.TARGET_SCALED_TO_ZERO, message)
+    elif desired != release.stable.template_hash:
         if desired != draft.status.rejected_template_hash:
             _start(release)
             return
