@@ -38,7 +38,7 @@ lint: venv
 	$(BIN)/ruff check operator tests hack
 	$(BIN)/ruff format --check operator tests hack
 	$(BIN)/mypy
-	$(BIN)/mypy hack/demo hack/bench
+	$(BIN)/mypy hack/demo hack/bench hack/soak
 	$(BIN)/lint-imports
 
 unit: venv
