@@ -55,9 +55,10 @@ async def deliver(
     """
     target = observed.target
     namespace = target.namespace if target is not None else ""
-    listed, secrets_namespace = spec.notifications, namespace
-    if not listed and defaults is not None and _may_send(before, decision.status):
-        listed, secrets_namespace = await default_routes(kube, defaults)
+    listed, secrets_namespace = await _routes(
+        kube, spec=spec, before=before, decision=decision, defaults=defaults
+    )
+    secrets_namespace = secrets_namespace or namespace
     status = outbox.enqueue(routes=listed, before=before, after=decision.status, now=now)
     key = observed.uid or f"{namespace}/{observed.name}"
     given_up: list[v1alpha1.PendingNotification] = []
@@ -97,6 +98,36 @@ async def deliver(
         for entry in given_up
     ]
     return dataclasses.replace(decision, status=status, events=(*decision.events, *events))
+
+
+async def queue(
+    kube: client.Kube,
+    *,
+    spec: v1alpha1.ReleaseValidationSpec,
+    before: v1alpha1.ReleaseValidationStatus,
+    decision: plan.Plan,
+    now: datetime.datetime,
+    defaults: str | None = None,
+) -> plan.Plan:
+    """`decision` with the messages its transition owes queued, for a status stored before `deliver` runs:
+    queuing is idempotent, so `deliver` finds them queued and adds none twice."""
+    listed, _ = await _routes(kube, spec=spec, before=before, decision=decision, defaults=defaults)
+    status = outbox.enqueue(routes=listed, before=before, after=decision.status, now=now)
+    return dataclasses.replace(decision, status=status)
+
+
+async def _routes(
+    kube: client.Kube,
+    *,
+    spec: v1alpha1.ReleaseValidationSpec,
+    before: v1alpha1.ReleaseValidationStatus,
+    decision: plan.Plan,
+    defaults: str | None,
+) -> tuple[Sequence[v1alpha1.Notification], str | None]:
+    """The release's routes, and the namespace of their Secrets when it is not the release's own."""
+    if not spec.notifications and defaults is not None and _may_send(before, decision.status):
+        return await default_routes(kube, defaults)
+    return spec.notifications, None
 
 
 def _count(

@@ -33,11 +33,16 @@ from releaseguard.rollout import decide, observation, plan
 INCIDENT_EVENT = "Incident"
 RESOLVED_EVENT = "IncidentResolved"
 _OPEN_PHASES = (v1alpha1.Phase.ROLLING_BACK, v1alpha1.Phase.PAUSED)
-_HUMAN_REASONS = (conditions.Reason.ABORTED, conditions.Reason.PAUSE_REQUESTED)
+_FAILURE_REASONS = (
+    conditions.Reason.CRITICAL_METRIC_FAILED,
+    conditions.Reason.FAILURE_LIMIT_REACHED,
+    conditions.Reason.INCONCLUSIVE_LIMIT_REACHED,
+)
 _SEGMENT = re.compile(r"\{\{\s*segment\s*\}\}")
 _ACTIONS = {
     v1alpha1.Phase.ROLLING_BACK: "rolling back",
     v1alpha1.Phase.PAUSED: "paused for a human to decide",
+    v1alpha1.Phase.ROLLED_BACK: "rolled back",
 }
 Measured = measurement.Measurement | series.SeriesMeasurement
 
@@ -57,7 +62,7 @@ async def record(
     measures what the incident needs beyond the decision (segments, business metrics), and `kube` reads
     the new revision's pods and their Warning Events, when given."""
     status = decision.status
-    if _opens(before, status):
+    if _opens(status):
         opened = await open_incident(
             spec=spec,
             status=status,
@@ -86,13 +91,17 @@ async def record(
     return decision
 
 
-def _opens(before: v1alpha1.ReleaseValidationStatus, after: v1alpha1.ReleaseValidationStatus) -> bool:
-    decided = after.last_decision
+def _opens(after: v1alpha1.ReleaseValidationStatus) -> bool:
+    """The last decision is a failure (a rollback or a pause on the verdicts) without its incident.
+
+    Read from the decision, not from a change of phase: a decision stored before its actions
+    (`plan.Plan.store_first`) by an operator killed right after gets its incident from the next one.
+    """
+    decided, current = after.last_decision, after.incident
     return (
-        after.phase in _OPEN_PHASES
-        and before.phase != after.phase
-        and decided is not None
-        and decided.reason not in _HUMAN_REASONS
+        decided is not None
+        and decided.reason in _FAILURE_REASONS
+        and (current is None or current.opened_at < decided.time)
     )
 
 

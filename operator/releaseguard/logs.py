@@ -76,6 +76,11 @@ class ReleaseFilter(logging.Filter):
         return True
 
 
+def event(logger: logging.Logger, *, type_: str, reason: str, message: str) -> None:
+    """An Event the operator posts, in its log too: a Warning Event as a warning."""
+    logger.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s: %s", reason, message)
+
+
 def _kopf_reference(record: logging.LogRecord) -> str:
     # kopf's per-object logger puts the object's identity in the record as `k8s_ref`.
     ref: Any = getattr(record, "k8s_ref", None)

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import logging
 import pathlib
 import time
 from collections.abc import Awaitable, Mapping
@@ -17,12 +18,15 @@ from typing import Any
 
 import pydantic
 
-from releaseguard import delivery, incidents, reports, telemetry
+from releaseguard import delivery, incidents, logs, reports, telemetry
 from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, execute, observe
-from releaseguard.models import v1alpha1
+from releaseguard.models import crd, v1alpha1
+from releaseguard.models import patch as models_patch
 from releaseguard.providers import base, http_check, registry, selector
 from releaseguard.rollout import decide, observation, plan
+
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,7 +58,8 @@ class Settings:
 async def reconcile(
     kube: client.Kube, rv: ReleaseValidation, *, settings: Settings, now: datetime.datetime
 ) -> tuple[v1alpha1.ReleaseValidationStatus, plan.Plan]:
-    """The stored status and the plan, whose actions have been carried out."""
+    """The stored status and the plan to store, whose actions have been carried out and whose Events
+    have been posted."""
     spec = parse_spec(rv.spec)
     status = v1alpha1.ReleaseValidationStatus.model_validate(rv.status)
     observed = await _observe(
@@ -71,6 +76,16 @@ async def reconcile(
         )
         observed = dataclasses.replace(observed, measurements=measured[0] + measured[1])
     decision = decide.decide(spec=spec, status=status, observed=observed, now=now)
+    if decision.store_first and not isinstance(spec, decide.InvalidSpec):
+        decision = await delivery.queue(
+            kube,
+            spec=spec,
+            before=status,
+            decision=decision,
+            now=now,
+            defaults=settings.default_notifications,
+        )
+        decision = await store(kube, rv, before=status, decision=decision, now=now)
     await execute.execute(kube, decision.actions)
     if not isinstance(spec, decide.InvalidSpec):
         # After the actions: a rollback waits for no diagnosis.
@@ -106,7 +121,58 @@ async def reconcile(
             defaults=settings.default_notifications,
         )
     record_telemetry(rv, before=status, after=decision.status)
-    return status, decision
+    return status, await announce(kube, rv, decision, now=now)
+
+
+async def store(
+    kube: client.Kube,
+    rv: ReleaseValidation,
+    *,
+    before: v1alpha1.ReleaseValidationStatus,
+    decision: plan.Plan,
+    now: datetime.datetime,
+) -> plan.Plan:
+    """Store the decision as the handler does after the actions: its Events posted, its status written,
+    the requests it consumed dropped; `decision` without the Events, which are not to be posted twice."""
+    decision = await announce(kube, rv, decision, now=now)
+    changes = models_patch.model_patch(old=before, new=decision.status)
+    if changes:
+        await kube.patch_release_validation_status(namespace=rv.namespace, name=rv.name, status=changes)
+    if decision.consumed:
+        await kube.annotate_release_validation(
+            namespace=rv.namespace,
+            name=rv.name,
+            annotations={request.annotation: None for request in decision.consumed},
+        )
+    return decision
+
+
+async def announce(
+    kube: client.Kube, rv: ReleaseValidation, decision: plan.Plan, *, now: datetime.datetime
+) -> plan.Plan:
+    """Post and log the decision's Events; `decision` without them.
+
+    Posted before the status that records the decision is written, and awaited: an operator killed in
+    between decides again after its restart and posts them again, where Events posted after the status
+    (or queued, as kopf does) would be lost for good. An Event that cannot be posted is logged and
+    dropped: the status holds the decision.
+    """
+    involved = {
+        "apiVersion": crd.API_VERSION,
+        "kind": crd.KIND,
+        "namespace": rv.namespace,
+        "name": rv.name,
+        "uid": rv.uid,
+    }
+    for event in decision.events:
+        logs.event(_log, type_=event.type, reason=event.reason, message=event.message)
+        try:
+            await kube.post_event(
+                involved=involved, type_=event.type, reason=event.reason, message=event.message, now=now
+            )
+        except client.KubeError as error:
+            _log.warning("%s Event not posted: %s", event.reason, error)
+    return dataclasses.replace(decision, events=())
 
 
 def record_telemetry(

@@ -685,6 +685,45 @@ def test_failure_while_paused_for_inconclusive_analysis_still_rolls_back() -> No
     assert release.phase == "RollingBack"
 
 
+def test_a_new_template_while_paused_starts_over_with_it() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=1, requests=frozenset({Request.PAUSE}))
+    assert release.phase == "Paused"
+    restarted = release.step(target(V3), canary(), after=5, requests=frozenset({Request.PROMOTE}))
+    assert release.phase == "Progressing"
+    assert release.status.canary_revision is not None
+    assert release.status.canary_revision.template_hash == templates.fingerprint(V3)
+    # The promotion was asked of the revision that is gone.
+    assert reasons(restarted)[-1] == "RequestIgnored"
+    [ensured] = of_type(restarted, plan.EnsureCanary)
+    assert templates.fingerprint(ensured.template) == templates.fingerprint(templates.canary_template(V3))
+
+
+def test_a_template_set_back_while_paused_abandons_the_release() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=1, requests=frozenset({Request.PAUSE}))
+    abandoned = release.step(target(V1), canary(), after=5)
+    assert release.phase == "Idle"
+    assert kinds(abandoned)[0] == "DeleteCanary"
+    assert of_type(abandoned, plan.EnsureCanary) == []
+
+
+def test_only_decisions_whose_actions_undo_the_stored_phase_are_stored_first() -> None:
+    release = progressing(Release())
+    assert not release.last.store_first
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=0.2))
+    assert not release.last.store_first
+    failed = release.step(target(V2), canary(), after=10, measurements=measured(errors=0.3))
+    assert failed.store_first
+    assert not release.step(target(V1), after=5).store_first
+
+    promoted = progressing(Release()).step(
+        target(V2), canary(), after=1, requests=frozenset({Request.PROMOTE})
+    )
+    assert promoted.status.phase == "Promoting"
+    assert promoted.store_first
+
+
 def test_waiting_for_the_targets_rollout_says_so_whatever_other_conditions_exist() -> None:
     progressing = conditions.Condition(
         type=conditions.ConditionType.PROGRESSING,

@@ -198,7 +198,35 @@ def test_a_rollback_opens_an_incident_with_its_event() -> None:
 
 
 def test_the_incident_opens_once() -> None:
-    assert record(ROLLING_BACK, ROLLING_BACK).status.incident is None
+    opened = record(status(Phase.PROGRESSING), ROLLING_BACK).status
+    again = record(opened, opened)
+    assert again.status.incident == opened.incident
+    assert again.events == ()
+
+
+def test_a_decision_stored_before_its_incident_gets_it_from_the_next_reconciliation() -> None:
+    # The operator stored the rollback ahead of its actions and was killed before the incident was stored;
+    # the restarted one finds the rollback already completed.
+    rolled_back = ROLLING_BACK.model_copy(update={"phase": Phase.ROLLED_BACK})
+    decided = record(rolled_back, rolled_back)
+    assert decided.status.incident is not None
+    assert decided.status.incident.summary.endswith("rolled back")
+    assert [event.reason for event in decided.events] == ["Incident"]
+
+
+def test_a_newer_failure_opens_a_new_incident() -> None:
+    opened = record(status(Phase.PROGRESSING), ROLLING_BACK).status
+    assert opened.incident is not None
+    later = opened.model_copy(
+        update={
+            "last_decision": v1alpha1.Decision(
+                time=NOW + MINUTE, reason="CriticalMetricFailed", message="error-rate failed"
+            )
+        }
+    )
+    reopened = record(opened, later).status.incident
+    assert reopened is not None
+    assert reopened.timeline[-1].what == "CriticalMetricFailed: error-rate failed"
 
 
 def test_a_human_abort_opens_none() -> None:

@@ -1,5 +1,6 @@
 """What the reconciler asks its providers for: where synthetic checks call pods (never an address the
-operator was told it cannot route to) and which intervals each statistical judge reads."""
+operator was told it cannot route to) and which intervals each statistical judge reads; and how it stores
+a decision ahead of its actions."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pytest
 
 from releaseguard import reconciler
 from releaseguard.analysis import measurement, series
-from releaseguard.kube import observe
+from releaseguard.kube import client, observe
 from releaseguard.models import v1alpha1
 from releaseguard.providers import selector
-from releaseguard.rollout import decide
+from releaseguard.rollout import decide, observation, plan
 
 CHECK = v1alpha1.SyntheticCheck.model_validate({"name": "journey", "http": {"path": "/api/checkout"}})
 PODS = [
@@ -147,3 +148,79 @@ def test_anomaly_reads_the_history_before_the_release_and_the_same_time_a_season
 
 def test_burn_rate_reads_the_canary_alone() -> None:
     assert asked_for({"type": "burnRate", "objective": 0.999}) == [("canary", NOW, 20)]
+
+
+# --- a decision stored before its actions ---------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RecordingKube:
+    """Records the writes `store` makes, in order; refuses Events when told to."""
+
+    calls: list[tuple[str, object]] = dataclasses.field(default_factory=list)
+    refuse_events: bool = False
+
+    async def patch_release_validation_status(self, *, namespace: str, name: str, status: object) -> None:
+        self.calls.append(("status", status))
+
+    async def annotate_release_validation(self, *, namespace: str, name: str, annotations: object) -> None:
+        self.calls.append(("annotations", annotations))
+
+    async def post_event(
+        self, *, involved: object, type_: str, reason: str, message: str, now: object
+    ) -> None:
+        if self.refuse_events:
+            raise client.KubeError("posting an Event: 403 Forbidden")
+        self.calls.append(("event", (involved, type_, reason, message)))
+
+
+RV = reconciler.ReleaseValidation(
+    name="checkout", namespace="shop", uid="u-1", generation=3, annotations={}, spec={}, status={}
+)
+
+
+def test_store_posts_the_events_then_writes_the_status_then_drops_the_requests() -> None:
+    before = v1alpha1.ReleaseValidationStatus(phase=v1alpha1.Phase.PROGRESSING)
+    decision = plan.Plan(
+        status=before.model_copy(update={"phase": v1alpha1.Phase.ROLLING_BACK}),
+        events=(plan.Event(type=plan.EventType.WARNING, reason="Aborted", message="aborted by a human"),),
+        consumed=frozenset({observation.Request.ABORT}),
+        store_first=True,
+    )
+    kube = RecordingKube()
+    stored = asyncio.run(reconciler.store(kube, RV, before=before, decision=decision, now=NOW))  # type: ignore[arg-type]
+    assert kube.calls == [
+        (
+            "event",
+            (
+                {
+                    "apiVersion": "releaseguard.io/v1alpha1",
+                    "kind": "ReleaseValidation",
+                    "namespace": "shop",
+                    "name": "checkout",
+                    "uid": "u-1",
+                },
+                "Warning",
+                "Aborted",
+                "aborted by a human",
+            ),
+        ),
+        ("status", {"phase": "RollingBack"}),
+        ("annotations", {observation.Request.ABORT.annotation: None}),
+    ]
+    assert stored.events == ()
+    assert stored.status == decision.status
+
+
+def test_an_event_that_cannot_be_posted_does_not_stop_the_decision(caplog: pytest.LogCaptureFixture) -> None:
+    before = v1alpha1.ReleaseValidationStatus(phase=v1alpha1.Phase.PROGRESSING)
+    decision = plan.Plan(
+        status=before.model_copy(update={"phase": v1alpha1.Phase.PROMOTING}),
+        events=(plan.Event(type=plan.EventType.NORMAL, reason="Promoting", message="promoting h2"),),
+        store_first=True,
+    )
+    kube = RecordingKube(refuse_events=True)
+    stored = asyncio.run(reconciler.store(kube, RV, before=before, decision=decision, now=NOW))  # type: ignore[arg-type]
+    assert kube.calls == [("status", {"phase": "Promoting"})]
+    assert stored.events == ()
+    assert "Promoting Event not posted: posting an Event: 403 Forbidden" in caplog.text

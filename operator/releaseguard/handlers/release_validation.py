@@ -24,8 +24,6 @@ from releaseguard.rollout import pacing
 TICK_SECONDS = pacing.IN_FLIGHT.total_seconds()
 PEERING_LIFETIME_SECONDS = 20
 
-_log = logging.getLogger(__name__)
-
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -36,6 +34,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     settings.persistence.finalizer = f"{crd.GROUP}/finalizer"
     settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = client.EVENT_SOURCE
     # A replica waiting in peering takes over once the acting one's record is this old (kopf refreshes it
     # 5-10 s sooner), so a killed replica is replaced within about this many seconds.
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
@@ -68,14 +67,6 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
     rv = release_validation(body)
     with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
         stored, decision = await reconciler.reconcile(memo.kube, rv, settings=memo.settings, now=now)
-        for event in decision.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-            _log.log(
-                logging.WARNING if event.type == "Warning" else logging.INFO,
-                "%s: %s",
-                event.reason,
-                event.message,
-            )
     for request in decision.consumed:
         patch.metadata.annotations[request.annotation] = None
     patch.status.update(models_patch.model_patch(old=stored, new=decision.status))

@@ -10,6 +10,7 @@ import base64
 import collections.abc
 import contextlib
 import dataclasses
+import datetime
 import typing
 from typing import Any, TypeVar
 
@@ -19,6 +20,9 @@ import urllib3
 from releaseguard.models import crd as models_crd
 
 Result = TypeVar("Result")
+EVENT_SOURCE = "releaseguard"
+"""The component named on the operator's Events (the "From" of `kubectl describe`)."""
+MAX_EVENT_MESSAGE = 1024
 
 
 class KubeError(Exception):
@@ -266,8 +270,9 @@ class Kube:
         return [item for item in items if name is None or item["metadata"]["name"] == name]
 
     async def annotate_release_validation(
-        self, *, namespace: str, name: str, annotations: dict[str, str]
+        self, *, namespace: str, name: str, annotations: dict[str, str | None]
     ) -> None:
+        """Merge `annotations` into the object's; None removes one."""
         custom = kubernetes.client.CustomObjectsApi(self.api_client)
         await self._call(
             f"annotating ReleaseValidation {namespace}/{name}",
@@ -280,6 +285,49 @@ class Kube:
             {"metadata": {"annotations": annotations}},
             _content_type="application/merge-patch+json",
         )
+
+    async def patch_release_validation_status(
+        self, *, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge `status` (a JSON merge patch) into the object's status."""
+        custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        await self._call(
+            f"storing the status of ReleaseValidation {namespace}/{name}",
+            custom.patch_namespaced_custom_object_status,
+            models_crd.GROUP,
+            models_crd.VERSION,
+            namespace,
+            models_crd.PLURAL,
+            name,
+            {"status": status},
+            _content_type="application/merge-patch+json",
+        )
+
+    async def post_event(
+        self, *, involved: dict[str, str], type_: str, reason: str, message: str, now: datetime.datetime
+    ) -> None:
+        """An Event about `involved` (apiVersion, kind, namespace, name, uid), as the operator's others."""
+        namespace = involved["namespace"]
+        if len(message) > MAX_EVENT_MESSAGE:
+            message = message[: MAX_EVENT_MESSAGE - 1] + "…"
+        stamp = now.isoformat()
+        body = {
+            "metadata": {"namespace": namespace, "generateName": f"{EVENT_SOURCE}-event-"},
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "action": reason,
+            "involvedObject": involved,
+            "reportingComponent": EVENT_SOURCE,
+            "reportingInstance": EVENT_SOURCE,
+            "source": {"component": EVENT_SOURCE},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "eventTime": stamp,
+            "count": 1,
+        }
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        await self._call(f"posting a {reason} Event", core.create_namespaced_event, namespace, body)
 
     async def _call(
         self, what: str, function: collections.abc.Callable[..., Result], *args: Any, **kwargs: Any

@@ -182,6 +182,7 @@ class _Draft:
         self.actions: list[plan.Action] = []
         self.events: list[plan.Event] = []
         self.consumed: set[observation.Request] = set()
+        self.store_first = False
 
     def update(self, **fields: object) -> None:
         self.status = self.status.model_copy(update=fields)
@@ -246,6 +247,7 @@ class _Draft:
             actions=tuple(self.actions),
             events=tuple(self.events),
             consumed=frozenset(self.consumed),
+            store_first=self.store_first and bool(self.actions),
         )
 
 
@@ -565,6 +567,10 @@ def _paused(release: _Release) -> None:
     if draft.consume(Request.ABORT):
         _start_rollback(release, Reason.ABORTED, f"aborted by {Request.ABORT.annotation}")
         return
+    canary_revision = draft.status.canary_revision
+    if canary_revision is None or release.desired != canary_revision.template_hash:
+        _superseded(release)
+        return
     if draft.consume(Request.PROMOTE):
         _start_promotion(release, f"promoted by {Request.PROMOTE.annotation}")
         return
@@ -605,6 +611,7 @@ def _start_promotion(release: _Release, why: str) -> None:
     draft = release.draft
     message = f"promoting {_show(draft.status.canary_revision)}: {why}"
     draft.update(phase=Phase.PROMOTING, promotion_started_at=draft.now, step_started_at=None)
+    draft.store_first = True
     draft.progressing(Status.TRUE, Reason.PROMOTING, message)
     draft.decision(plan.EventType.NORMAL, Reason.PROMOTING, message)
     _promoting(release)
@@ -682,6 +689,7 @@ def _start_rollback(release: _Release, reason: Reason, evidence: str) -> None:
     rejected = canary_revision.template_hash if canary_revision else None
     message = f"rolling back {_show(canary_revision)}: {evidence}"
     draft.update(phase=Phase.ROLLING_BACK, rejected_template_hash=rejected, step_started_at=None)
+    draft.store_first = True
     draft.progressing(Status.TRUE, Reason.ROLLING_BACK, message)
     draft.decision(plan.EventType.WARNING, reason, message)
     _rolling_back(release)

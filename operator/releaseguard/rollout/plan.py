@@ -92,6 +92,11 @@ class Plan:
     """The status to store; equal to the stored one when nothing changed."""
     actions: tuple[Action, ...] = ()
     """To execute, in order, before the status is stored."""
+    store_first: bool = False
+    """The actions leave a world in which the stored phase would not lead to them (a rollback deletes the
+    canary and reverts the target; a promotion unpauses the target a canary phase keeps paused): the
+    status is stored before them too, so that an operator killed in between carries the decision out
+    after its restart instead of deciding anew from a world it no longer recognises."""
     events: tuple[Event, ...] = ()
     consumed: frozenset[observation.Request] = frozenset()
     """Requests acted upon: their annotations are removed with the status write."""
