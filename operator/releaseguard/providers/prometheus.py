@@ -4,20 +4,27 @@ The client library is synchronous, so every query runs in a worker thread and ko
 waits on the network; the canary's and the baseline's queries run side by side. Canary and baseline are
 evaluated at the same instant, so both see the same window. Nothing here retries or backs off: a failed
 query is an Inconclusive result now, and the analysis asks again at its next interval.
+
+The library would read an answer whole into memory and time only each wait on the network, so its
+session's adapter reads the answer first, in pieces, against a size cap and a deadline for the whole
+answer: a query selecting millions of series, or a server that hangs or trickles bytes, costs one bounded
+Inconclusive measurement instead of the operator's memory or a worker thread for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import math
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+import requests.adapters
 import urllib3
 from prometheus_api_client import exceptions as client_exceptions
 from prometheus_api_client import prometheus_connect
@@ -33,6 +40,12 @@ DEFAULT_TIMEOUT = datetime.timedelta(seconds=10)
 MAX_SEGMENTS = 200
 """The most values of a segment label kept, those with the most canary traffic: a label with thousands of
 values (a user id by mistake) must not flood the operator, and the few that matter carry the traffic."""
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""The most of one answer read, after decompression: a metric's query returns one series (a range query
+a few thousand points), so an answer this large selects far too much and is refused, not held in memory."""
+_MAX_ERROR_BYTES = 64 * 1024
+"""How far an error answer is read for Prometheus' words; the rest is left unread."""
+_PIECE_BYTES = 64 * 1024
 _MAX_BODY_IN_MESSAGE = 300
 _MAX_SERIES_IN_MESSAGE = 2
 
@@ -45,13 +58,18 @@ class PrometheusProvider:
     """Base URL of the HTTP API, e.g. http://prometheus.monitoring:9090."""
     _: dataclasses.KW_ONLY
     timeout: datetime.timedelta = DEFAULT_TIMEOUT
-    """Time limit for one query, on the connection and, as its `timeout` parameter, in Prometheus itself."""
+    """Time limit for one query, from connecting to the last byte of its answer and, as its `timeout`
+    parameter, in Prometheus itself."""
     verify_tls: bool = True
     """Whether to verify the server's certificate over https; turn off only when asked to."""
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    """The most of one answer read; a longer one is a query error."""
 
     def __post_init__(self) -> None:
         if self.timeout <= datetime.timedelta(0):
             raise ValueError(f"timeout must be positive, not {self.timeout}")
+        if self.max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be positive, not {self.max_response_bytes}")
         object.__setattr__(self, "url", self.url.rstrip("/"))
 
     async def measure(
@@ -249,13 +267,17 @@ class PrometheusProvider:
     def _result(self, ask: Callable[[], object]) -> list[Any]:
         try:
             result = ask()
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise base.ProviderUnavailable(
                 f"Prometheus at {self.url} did not answer within {_render_timeout(self.timeout)}"
             ) from None
         except requests.ConnectionError as error:
             raise base.ProviderUnavailable(
                 f"cannot reach Prometheus at {self.url}: {_cause(error)}"
+            ) from None
+        except urllib3.exceptions.HTTPError as error:  # raised by the adapter while it reads the answer
+            raise base.ProviderUnavailable(
+                f"Prometheus at {self.url} broke off its answer: {_cause(error)}"
             ) from None
         except (requests.JSONDecodeError, KeyError, TypeError):
             # The client reads data.result out of the body without looking at it first.
@@ -270,14 +292,86 @@ class PrometheusProvider:
         session = requests.Session()
         session.verify = self.verify_tls
         session.hooks["response"] = [_raise_for_status]
-        return prometheus_connect.PrometheusConnect(
-            url=self.url,
-            session=session,
-            # The client's default retries a refused connection or a 503 three times with backoff.
-            retry=urllib3.util.Retry(total=0, read=False),
-            # Annotated int by the client, but handed unchanged to requests, which takes fractions of seconds.
-            timeout=typing.cast(int, self.timeout.total_seconds()),
+        client = prometheus_connect.PrometheusConnect(url=self.url, session=session)
+        # Mounted after the client is built, in place of the adapter it mounts for its URL, whose retries
+        # would ask again three times with backoff after a refused connection or a 503.
+        session.mount(self.url, _BoundedAdapter(within=self.timeout, max_bytes=self.max_response_bytes))
+        return client
+
+
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Reads every answer whole before the client sees it, within one deadline and a size cap.
+
+    The deadline runs from sending the query to the answer's last byte; the caller's `timeout`, which
+    requests applies to each wait on the network alone, and its `stream` are not used. A plain adapter
+    retries nothing.
+    """
+
+    def __init__(self, *, within: datetime.timedelta, max_bytes: int) -> None:
+        super().__init__()
+        self.within = within
+        self.max_bytes = max_bytes
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: object = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        seconds = self.within.total_seconds()
+        deadline = time.monotonic() + seconds
+        response = super().send(
+            request,
+            stream=True,
+            # One limit for connecting and the headers together: requests takes urllib3's Timeout as its
+            # documentation says, though its type stubs do not.
+            timeout=typing.cast(float, urllib3.Timeout(total=seconds)),
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
         )
+        limit = self.max_bytes if response.status_code == 200 else _MAX_ERROR_BYTES
+        with contextlib.closing(response):
+            body = _read(response.raw, limit=limit, deadline=deadline)
+        if len(body) > limit:
+            if response.status_code == 200:
+                raise base.QueryError(
+                    f"Prometheus answered more than {_render_size(limit)}: the query selects far too many "
+                    "series; aggregate it with sum(...), max(...) or similar"
+                )
+            body = body[:limit]  # the start of an error answer is enough for Prometheus' words
+        # What `Response.content` returns, and so what the client and the status hook read.
+        response._content = body
+        return response
+
+
+def _read(raw: urllib3.HTTPResponse, *, limit: int, deadline: float) -> bytes:
+    """The decoded body as far as one byte past `limit`, as it arrives until `deadline`.
+
+    `read1` returns whatever has arrived, and each wait for more is made no longer than the time left,
+    so a server that trickles bytes is cut off at the deadline like one that sends nothing.
+    """
+    body = bytearray()
+    while len(body) <= limit:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise requests.ReadTimeout("the answer was still coming at the deadline")
+        _wait_at_most(raw, seconds=remaining)
+        piece = raw.read1(min(_PIECE_BYTES, limit + 1 - len(body)), decode_content=True)
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
+
+
+def _wait_at_most(raw: urllib3.HTTPResponse, *, seconds: float) -> None:
+    """Bound the next wait for bytes of the answer; urllib3 sets the socket's timeout once per request."""
+    connection = raw.connection
+    if connection is not None and connection.sock is not None:
+        connection.sock.settimeout(seconds)
 
 
 def _unusable(error: base.ProviderError, *answers: list[Any] | base.ProviderError) -> base.ProviderError:
@@ -397,6 +491,13 @@ def _some_series(result: list[dict[str, Any]]) -> str:
         for labels in (series.get("metric", {}) for series in result[:_MAX_SERIES_IN_MESSAGE])
     ]
     return ", ".join(shown) + (", ..." if len(result) > _MAX_SERIES_IN_MESSAGE else "")
+
+
+def _render_size(size: int) -> str:
+    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
+        if size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} bytes"
 
 
 def _render_timeout(timeout: datetime.timedelta) -> str:
