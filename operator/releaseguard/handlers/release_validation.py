@@ -23,6 +23,9 @@ from releaseguard.rollout import pacing
 # The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
 TICK_SECONDS = pacing.IN_FLIGHT.total_seconds()
 PEERING_LIFETIME_SECONDS = 20
+RETRY_SECONDS = 5
+"""How soon a reconciliation the apiserver failed is tried again; a release waits at most this long
+after an apiserver outage ends."""
 
 
 @kopf.on.startup()
@@ -66,7 +69,11 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
     memo.last_reconciled[uid] = now
     rv = release_validation(body)
     with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
-        stored, decision = await reconciler.reconcile(memo.kube, rv, settings=memo.settings, now=now)
+        try:
+            stored, decision = await reconciler.reconcile(memo.kube, rv, settings=memo.settings, now=now)
+        except client.KubeError as error:
+            # The apiserver is away or refused a call: try again soon, not after kopf's minute of backoff.
+            raise kopf.TemporaryError(str(error), delay=RETRY_SECONDS) from error
     for request in decision.consumed:
         patch.metadata.annotations[request.annotation] = None
     patch.status.update(models_patch.model_patch(old=stored, new=decision.status))
