@@ -478,6 +478,13 @@ _ONE_URL = schema.Rule(
     message="needs exactly one of url and secretRef",
     check=lambda route: (route.url is None) != (route.secret_ref is None),
 )
+_CREDENTIALS_IN_URL = "^[a-zA-Z]+://[^/?#]*@"
+_NO_CREDENTIALS = schema.Rule(
+    rule=f"!has(self.url) || !self.url.matches('{_CREDENTIALS_IN_URL}')",
+    message="url must hold no credentials (user:password@): put the URL in a Secret and name it in secretRef",
+    field_path=".url",
+    check=lambda route: route.url is None or re.match(_CREDENTIALS_IN_URL, route.url) is None,
+)
 
 
 class SlackNotification(_NotificationBase):
@@ -486,7 +493,7 @@ class SlackNotification(_NotificationBase):
 
 
 class WebhookNotification(_NotificationBase):
-    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (_ONE_URL,)
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (_ONE_URL, _NO_CREDENTIALS)
 
     type: Literal["webhook"] = pydantic.Field(description=_TYPE_DOC)
     url: str | None = pydantic.Field(default=None, max_length=2048, pattern=_HTTP_URL, description=_URL_DOC)
@@ -499,6 +506,7 @@ class WebhookNotification(_NotificationBase):
 class AlertmanagerNotification(_NotificationBase):
     kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
         _ONE_URL,
+        _NO_CREDENTIALS,
         schema.Rule(
             rule="!has(self.labels) || self.labels.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))",
             message="label names must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)",
