@@ -86,7 +86,7 @@ async def reconcile(
             defaults=settings.default_notifications,
         )
         decision = await store(kube, rv, before=status, decision=decision, now=now)
-    await execute.execute(kube, decision.actions)
+    await execute.execute(kube, decide.outstanding(decision.actions, observed=observed))
     if not isinstance(spec, decide.InvalidSpec):
         # After the actions: a rollback waits for no diagnosis.
         prometheus = spec.analysis.prometheus

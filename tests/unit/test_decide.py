@@ -740,3 +740,42 @@ def test_waiting_for_the_targets_rollout_says_so_whatever_other_conditions_exist
     release.step(target(paused=False, guarded_by=None, rollout_complete=False, ready_replicas=2), after=1)
     assert release.status.message is not None
     assert "is rolling out (2/4 ready)" in release.status.message
+
+
+# --- actions whose end the world is already at -----------------------------------------------------------
+
+
+def observed_world(
+    target_: observation.TargetObservation, canary_: observation.CanaryObservation = NO_CANARY
+) -> observation.Observed:
+    return observation.Observed(name=RV, uid="uid-1", generation=1, target=target_, canary=canary_)
+
+
+def test_actions_already_carried_out_are_left_out() -> None:
+    release = progressing(Release())
+    steady = release.step(target(V2), canary(ready=1), after=1)
+    assert kinds(steady) == ["PauseTarget", "EnsureCanary"]
+    # Paused and guarded, the canary at its template and size: nothing to call the apiserver for.
+    assert decide.outstanding(steady.actions, observed=observed_world(target(V2), canary(ready=1))) == ()
+    # Unpaused by someone, the canary at another size: both actions are due again.
+    drifted = observed_world(target(V2, paused=False), canary(ready=2))
+    assert kinds(
+        plan.Plan(status=steady.status, actions=decide.outstanding(steady.actions, observed=drifted))
+    ) == [
+        "PauseTarget",
+        "EnsureCanary",
+    ]
+    # Guarded by another name, a canary of another template: due.
+    other = observed_world(target(V2, guarded_by="other"), canary(V3, ready=1))
+    assert len(decide.outstanding(steady.actions, observed=other)) == 2
+
+
+def test_a_rollback_leaves_out_only_what_is_already_so() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=0.2))
+    failed = release.step(target(V2), canary(), after=10, measurements=measured(errors=0.3))
+    assert kinds(failed) == ["DeleteCanary", "RevertTarget", "PauseTarget"]
+    midway = observed_world(target(V1), NO_CANARY)  # killed after the canary went and the revert
+    assert decide.outstanding(failed.actions, observed=midway) == ()
+    before = observed_world(target(V2), canary())
+    assert decide.outstanding(failed.actions, observed=before) == failed.actions[:2]

@@ -98,6 +98,39 @@ class AnalysisRequest:
 MIN_WINDOW = datetime.timedelta(seconds=30)
 
 
+def outstanding(
+    actions: tuple[plan.Action, ...], *, observed: observation.Observed
+) -> tuple[plan.Action, ...]:
+    """The actions whose end the world was not already at when observed; the others would cost an
+    apiserver call each to change nothing. What changed since is seen and mended by the next pass."""
+    target, canary = observed.target, observed.canary
+    if target is None or not target.exists:
+        return actions
+
+    def done(action: plan.Action) -> bool:
+        match action:
+            case plan.PauseTarget():
+                return target.paused and target.guarded_by == action.guarded_by
+            case plan.UnpauseTarget():
+                return not target.paused
+            case plan.ReleaseTarget():
+                return not target.paused and target.guarded_by is None
+            case plan.RevertTarget():
+                return templates.fingerprint(target.template) == templates.fingerprint(action.template)
+            case plan.EnsureCanary():
+                return (
+                    canary is not None
+                    and canary.exists
+                    and canary.replicas == action.replicas
+                    and templates.fingerprint(canary.template) == templates.fingerprint(action.template)
+                )
+            case plan.DeleteCanary():
+                return canary is not None and not canary.exists
+        return False
+
+    return tuple(action for action in actions if not done(action))
+
+
 def analysis_request(
     *,
     spec: v1alpha1.ReleaseValidationSpec | InvalidSpec,
