@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.usefixtures("operator_process"), pytest.mark.timeout(3
 BIN = conftest.REPO / ".venv" / "bin"
 PLUGIN = str(BIN / "kubectl-releaseguard")
 COMPLETE = str(BIN / "kubectl_complete-releaseguard")
+COMMAND_TIMEOUT = 30
+"""Seconds for one start of the plugin or of bash: its imports alone take seconds on a busy machine."""
 
 
 def release_validation() -> str:
@@ -144,11 +146,15 @@ def test_completion(kubectl: conftest.Kubectl, namespace: str) -> None:
     kubectl.apply(release_validation(), namespace=namespace)
 
     script = plugin("completion", "bash").stdout
-    subprocess.run(["bash", "-n"], input=script, text=True, check=True, timeout=10)
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True, timeout=COMMAND_TIMEOUT)
 
     # kubectl's own convention: the words after `kubectl releaseguard`, then a directive line.
     names = subprocess.run(
-        [COMPLETE, "get", "-n", namespace, ""], capture_output=True, text=True, check=True, timeout=10
+        [COMPLETE, "get", "-n", namespace, ""],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=COMMAND_TIMEOUT,
     ).stdout.splitlines()
     assert names == ["guard", ":4"]
     through_kubectl = subprocess.run(
@@ -156,7 +162,7 @@ def test_completion(kubectl: conftest.Kubectl, namespace: str) -> None:
         capture_output=True,
         text=True,
         check=True,
-        timeout=10,
+        timeout=COMMAND_TIMEOUT,
         env=environment(),
     ).stdout.splitlines()
     assert through_kubectl == ["guard", ":4"]
@@ -169,7 +175,12 @@ def test_completion(kubectl: conftest.Kubectl, namespace: str) -> None:
             '_kubectl_releaseguard; printf "%s\\n" "${COMPREPLY[@]}"\n'
         )
         result = subprocess.run(
-            ["bash", "-c", program], capture_output=True, text=True, check=True, timeout=10, env=environment()
+            ["bash", "-c", program],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=COMMAND_TIMEOUT,
+            env=environment(),
         )
         return result.stdout.split()
 

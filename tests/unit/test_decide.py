@@ -14,7 +14,7 @@ import pytest
 
 from releaseguard.analysis import measurement
 from releaseguard.models import conditions, v1alpha1
-from releaseguard.rollout import decide, observation, plan, templates
+from releaseguard.rollout import decide, observation, pacing, plan, templates
 
 NS, TARGET, RV = "shop", "checkout", "guard"
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -779,3 +779,39 @@ def test_a_rollback_leaves_out_only_what_is_already_so() -> None:
     assert decide.outstanding(failed.actions, observed=midway) == ()
     before = observed_world(target(V2), canary())
     assert decide.outstanding(failed.actions, observed=before) == failed.actions[:2]
+
+
+# --- the next pass ----------------------------------------------------------------------------------------
+
+
+def test_a_release_under_analysis_plans_its_next_pass_for_the_next_analysis_or_the_steps_end() -> None:
+    release = progressing(Release())
+    started = release.status.step_started_at
+    assert started is not None
+    analysed = release.step(target(V2), canary(), after=1, measurements=measured())
+    assert analysed.next_pass == release.now + datetime.timedelta(seconds=10)
+    # 55 s into the one-minute step, the step's end comes before the next analysis.
+    late = release.step(target(V2), canary(), after=54, measurements=measured())
+    assert late.next_pass == started + datetime.timedelta(minutes=1)
+
+
+def test_waiting_for_canary_pods_plans_nothing() -> None:
+    release = Release().adopted()
+    waiting = release.step(target(V2), after=1)
+    assert release.phase == "Progressing"
+    assert waiting.next_pass is None
+
+
+def test_a_pause_plans_the_next_analysis_or_only_a_look_now_and_then() -> None:
+    release = progressing(Release())
+    release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    inconclusive = release.step(target(V2), canary(), after=10, measurements=measured(errors=None))
+    assert release.phase == "Paused"
+    assert inconclusive.next_pass == release.now + datetime.timedelta(seconds=10)
+
+    human = progressing(Release())
+    paused = human.step(target(V2), canary(), after=1, requests=frozenset({Request.PAUSE}))
+    assert human.phase == "Paused"
+    assert paused.next_pass == human.now + pacing.STEADY
+    again = human.step(target(V2), canary(), after=2)
+    assert again.next_pass == human.now + pacing.STEADY

@@ -6,6 +6,7 @@ operator restart, a missed event or a crash between two writes all heal on the n
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc
 import datetime
 import logging
@@ -18,10 +19,10 @@ from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
 from releaseguard.notify import send
-from releaseguard.rollout import pacing
+from releaseguard.rollout import observation, pacing
 
 # The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
-TICK_SECONDS = pacing.IN_FLIGHT.total_seconds()
+TICK_SECONDS = pacing.TICK.total_seconds()
 PEERING_LIFETIME_SECONDS = 20
 RETRY_SECONDS = 5
 """How soon a reconciliation the apiserver failed is tried again; a release waits at most this long
@@ -52,6 +53,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         keep_reports=memo.get("keep_reports", reports.KEEP),
     )
     memo.last_reconciled = dict[str, datetime.datetime]()
+    memo.next_pass = dict[str, datetime.datetime]()
 
 
 @kopf.on.cleanup()
@@ -63,9 +65,16 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.timer(crd.GROUP, crd.VERSION, crd.PLURAL, interval=TICK_SECONDS)
 async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    now = datetime.datetime.now(datetime.UTC)
-    if not pacing.due(phase=body.status.get("phase"), last=memo.last_reconciled.get(uid), now=now):
+    wait = pacing.wait(
+        phase=body.status.get("phase"),
+        last=memo.last_reconciled.get(uid),
+        planned=memo.next_pass.get(uid),
+        now=datetime.datetime.now(datetime.UTC),
+    )
+    if wait is None:
         return
+    await asyncio.sleep(wait.total_seconds())
+    now = datetime.datetime.now(datetime.UTC)
     memo.last_reconciled[uid] = now
     rv = release_validation(body)
     with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
@@ -74,9 +83,23 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
         except client.KubeError as error:
             # The apiserver is away or refused a call: try again soon, not after kopf's minute of backoff.
             raise kopf.TemporaryError(str(error), delay=RETRY_SECONDS) from error
+    if decision.next_pass is None:
+        memo.next_pass.pop(uid, None)
+    else:
+        memo.next_pass[uid] = decision.next_pass
     for request in decision.consumed:
         patch.metadata.annotations[request.annotation] = None
     patch.status.update(models_patch.model_patch(old=stored, new=decision.status))
+
+
+@kopf.on.event(crd.GROUP, crd.VERSION, crd.PLURAL)
+async def wake(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """A human's request or a changed spec is acted on at the next tick, not at the pass planned."""
+    if "next_pass" not in memo:
+        return
+    requested = any(request.annotation in body.metadata.annotations for request in observation.Request)
+    if requested or body.metadata.get("generation") != body.status.get("observedGeneration"):
+        memo.next_pass.pop(uid, None)
 
 
 @kopf.on.delete(crd.GROUP, crd.VERSION, crd.PLURAL)
@@ -86,6 +109,7 @@ async def release(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     with logs.about(logs.Release(namespace=rv.namespace, name=rv.name, revision=_revision(rv.status))):
         await reconciler.release(memo.kube, rv)
     memo.last_reconciled.pop(uid, None)
+    memo.next_pass.pop(uid, None)
     logs.forget(namespace=rv.namespace, name=rv.name)
     telemetry.forget_release(uid)
 

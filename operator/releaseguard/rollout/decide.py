@@ -14,7 +14,7 @@ import re
 
 from releaseguard.analysis import judgement, judges, measurement, series, verdicts
 from releaseguard.models import conditions, v1alpha1
-from releaseguard.rollout import observation, plan, templates
+from releaseguard.rollout import observation, pacing, plan, templates
 
 Phase = v1alpha1.Phase
 Reason = conditions.Reason
@@ -216,6 +216,7 @@ class _Draft:
         self.events: list[plan.Event] = []
         self.consumed: set[observation.Request] = set()
         self.store_first = False
+        self.next_pass: datetime.datetime | None = None
 
     def update(self, **fields: object) -> None:
         self.status = self.status.model_copy(update=fields)
@@ -281,6 +282,7 @@ class _Draft:
             events=tuple(self.events),
             consumed=frozenset(self.consumed),
             store_first=self.store_first and bool(self.actions),
+            next_pass=self.next_pass,
         )
 
 
@@ -489,6 +491,7 @@ def _progressing(release: _Release) -> None:
         draft.update(
             message=f"step {index + 1}/{len(spec.steps)} at {step.weight}%: analysing ({_verdict(draft)})"
         )
+        draft.next_pass = min(_next_analysis(release), started + step.duration.value)
         _keep_canary(release)
         return
     if index + 1 == len(spec.steps):
@@ -591,6 +594,7 @@ def _pause(release: _Release, reason: Reason, message: str) -> None:
     text = f"paused: {message}; annotate {choices}"
     draft.progressing(Status.UNKNOWN, reason, text)
     draft.decision(plan.EventType.WARNING, reason, text)
+    _plan_paused(release)
     _keep_canary(release)
 
 
@@ -617,7 +621,25 @@ def _paused(release: _Release) -> None:
         if last is not None and last.verdict == v1alpha1.Verdict.PASS:
             _resume(release, "analysis is conclusive again")
             return
+    _plan_paused(release)
     _keep_canary(release)
+
+
+def _plan_paused(release: _Release) -> None:
+    """Only the next analysis, a human's request or a new template can end a pause."""
+    draft = release.draft
+    draft.next_pass = (
+        _next_analysis(release) if paused_for_inconclusive(draft.status) else draft.now + pacing.STEADY
+    )
+
+
+def _next_analysis(release: _Release) -> datetime.datetime:
+    """When the step's next analysis is due: now if it has had none."""
+    draft = release.draft
+    last, started = draft.status.last_analysis, draft.status.step_started_at
+    if last is None or started is None or last.time < started:
+        return draft.now
+    return last.time + release.spec.analysis.interval.value
 
 
 def _resume(release: _Release, why: str) -> None:
@@ -696,6 +718,9 @@ def _baking(release: _Release) -> None:
         _succeed(release)
         return
     draft.update(message=f"baking: {_verdict(draft)}")
+    draft.next_pass = _next_analysis(release)
+    if started is not None and bake is not None:
+        draft.next_pass = min(draft.next_pass, started + bake.duration.value)
 
 
 def _succeed(release: _Release) -> None:

@@ -7,6 +7,7 @@ twice, as a restart after a crash between action and status write does, changes 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 from typing import Any
 
@@ -92,6 +93,9 @@ class Plan:
     """The status to store; equal to the stored one when nothing changed."""
     actions: tuple[Action, ...] = ()
     """To execute, in order, before the status is stored."""
+    next_pass: datetime.datetime | None = None
+    """When the next pass has something to do if nothing changes meanwhile (the next analysis, the end
+    of the step); None: as soon as the phase's pace allows (see pacing)."""
     store_first: bool = False
     """The actions leave a world in which the stored phase would not lead to them (a rollback deletes the
     canary and reverts the target; a promotion unpauses the target a canary phase keeps paused): the
