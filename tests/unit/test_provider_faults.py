@@ -123,14 +123,19 @@ def chunked(
     return answer
 
 
-def stall(handler: Handler, stopping: threading.Event) -> None:
-    """Promise 1000 bytes, send a few, then nothing more: the connection stays open, silent."""
+def begin_short(handler: Handler) -> None:
+    """Promise 1000 bytes and send a few."""
     handler.send_response(200)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", "1000")
     handler.end_headers()
     handler.wfile.write(b'{"status":"succ')
     handler.wfile.flush()
+
+
+def stall(handler: Handler, stopping: threading.Event) -> None:
+    """Promise 1000 bytes, send a few, then nothing more: the connection stays open, silent."""
+    begin_short(handler)
     stopping.wait(ENDLESS_SECONDS)
 
 
@@ -148,12 +153,7 @@ def endless_error(handler: Handler, stopping: threading.Event) -> None:
 
 def reset_mid_answer(handler: Handler, stopping: threading.Event) -> None:
     """Promise 1000 bytes, send a few, then drop the connection with a TCP reset."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    handler.wfile.write(b'{"status":"succ')
-    handler.wfile.flush()
+    begin_short(handler)
     handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     handler.connection.close()
     handler.close_connection = True
