@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import concurrent.futures
 import datetime
 import logging
 from typing import Any
@@ -19,11 +20,14 @@ from releaseguard.kube import client
 from releaseguard.models import crd
 from releaseguard.models import patch as models_patch
 from releaseguard.notify import send
+from releaseguard.providers import prometheus
 from releaseguard.rollout import observation, pacing
 
 # The timer ticks at the fastest pace; rollout.pacing says which ticks a ReleaseValidation actually uses.
 TICK_SECONDS = pacing.TICK.total_seconds()
 PEERING_LIFETIME_SECONDS = 20
+WORKER_THREADS = prometheus.CONNECTIONS
+"""Calls to the apiserver and to Prometheus that may wait at once."""
 RETRY_SECONDS = 5
 """How soon a reconciliation the apiserver failed is tried again; a release waits at most this long
 after an apiserver outage ends."""
@@ -46,7 +50,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # Watching only namespaces named in full, the operator may not list CRDs or namespaces cluster-wide;
     # namespace patterns need kopf's scanning to find the namespaces they match.
     settings.scanning.disabled = bool(memo.get("fixed_namespaces"))
-    memo.kube = client.Kube.from_environment()
+    # Every apiserver call and Prometheus query waits in a worker thread; the default pool (CPUs + 4)
+    # queued hundreds of releases' waits behind a handful of threads.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="releaseguard")
+    )
+    memo.kube = client.Kube.from_environment(connections=WORKER_THREADS)
     memo.settings = reconciler.Settings(
         pod_address_map=memo.get("pod_address_map"),
         default_notifications=memo.get("default_notifications"),

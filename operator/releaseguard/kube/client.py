@@ -60,11 +60,12 @@ class Kube:
     """Seconds to connect, and again to wait for the answer, per request; None: the client's defaults."""
 
     @classmethod
-    def from_environment(cls, *, timeout: float | None = None) -> Kube:
+    def from_environment(cls, *, timeout: float | None = None, connections: int | None = None) -> Kube:
         """Use the in-cluster service account when there is one, else the current kubeconfig.
 
         With a `timeout` (for commands a person waits for) failed requests are not retried either, so a
-        cluster that is down is reported at once rather than after the client's retries.
+        cluster that is down is reported at once rather than after the client's retries. `connections` is
+        how many are kept alive, one per call that may run at once.
         """
         configuration = kubernetes.client.Configuration()
         try:
@@ -80,6 +81,8 @@ class Kube:
                 ) from error
         if timeout is not None:
             configuration.retries = 0
+        if connections is not None:
+            configuration.connection_pool_maxsize = connections
         return cls(api_client=kubernetes.client.ApiClient(configuration), timeout=timeout)
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import functools
 import math
 import time
 import typing
@@ -40,6 +41,8 @@ DEFAULT_TIMEOUT = datetime.timedelta(seconds=10)
 MAX_SEGMENTS = 200
 """The most values of a segment label kept, those with the most canary traffic: a label with thousands of
 values (a user id by mistake) must not flood the operator, and the few that matter carry the traffic."""
+CONNECTIONS = 32
+"""Kept-alive connections per Prometheus, one per query that may run at once."""
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 """The most of one answer read, after decompression: a metric's query returns one series (a range query
 a few thousand points), so an answer this large selects far too much and is refused, not held in memory."""
@@ -289,14 +292,23 @@ class PrometheusProvider:
         return result
 
     def _client(self) -> prometheus_connect.PrometheusConnect:
-        session = requests.Session()
-        session.verify = self.verify_tls
-        session.hooks["response"] = [_raise_for_status]
-        client = prometheus_connect.PrometheusConnect(url=self.url, session=session)
-        # Mounted after the client is built, in place of the adapter it mounts for its URL, whose retries
-        # would ask again three times with backoff after a refused connection or a 503.
-        session.mount(self.url, _BoundedAdapter(within=self.timeout, max_bytes=self.max_response_bytes))
-        return client
+        return _shared_client(self.url, self.timeout, self.verify_tls, self.max_response_bytes)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_client(
+    url: str, timeout: datetime.timedelta, verify_tls: bool, max_response_bytes: int
+) -> prometheus_connect.PrometheusConnect:
+    """One client, and so one pool of kept-alive connections, per Prometheus and settings: hundreds of
+    releases asking the same Prometheus every few seconds would otherwise each open connections anew."""
+    session = requests.Session()
+    session.verify = verify_tls
+    session.hooks["response"] = [_raise_for_status]
+    client = prometheus_connect.PrometheusConnect(url=url, session=session)
+    # Mounted after the client is built, in place of the adapter it mounts for its URL, whose retries
+    # would ask again three times with backoff after a refused connection or a 503.
+    session.mount(url, _BoundedAdapter(within=timeout, max_bytes=max_response_bytes))
+    return client
 
 
 class _BoundedAdapter(requests.adapters.HTTPAdapter):
@@ -308,7 +320,8 @@ class _BoundedAdapter(requests.adapters.HTTPAdapter):
     """
 
     def __init__(self, *, within: datetime.timedelta, max_bytes: int) -> None:
-        super().__init__()
+        # As many kept-alive connections as queries can run at once (the operator's worker threads).
+        super().__init__(pool_maxsize=CONNECTIONS)
         self.within = within
         self.max_bytes = max_bytes
 
