@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import functools
 import math
+import os
 import time
 import typing
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import requests.utils
 import urllib3
 from prometheus_api_client import exceptions as client_exceptions
 from prometheus_api_client import prometheus_connect
@@ -302,7 +304,11 @@ def _shared_client(
     """One client, and so one pool of kept-alive connections, per Prometheus and settings: hundreds of
     releases asking the same Prometheus every few seconds would otherwise each open connections anew."""
     session = requests.Session()
-    session.verify = verify_tls
+    # The environment's proxy and CA bundle settings are read once, here, rather than on every query,
+    # where looking them up cost more than the rest of the request.
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(url)
+    session.verify = (os.environ.get("REQUESTS_CA_BUNDLE") or True) if verify_tls else False
     session.hooks["response"] = [_raise_for_status]
     client = prometheus_connect.PrometheusConnect(url=url, session=session)
     # Mounted after the client is built, in place of the adapter it mounts for its URL, whose retries
