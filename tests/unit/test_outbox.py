@@ -97,6 +97,21 @@ def test_failures_below_a_routes_minimum_severity_are_not_sent() -> None:
     assert queued(status(Phase.PROGRESSING), mild) == ["all/h2/rollingBack"]
 
 
+def test_a_rollback_queued_before_its_incident_carries_the_incident_once_it_opens() -> None:
+    # The rollback was stored ahead of its actions, its messages queued before the incident opened.
+    progressing, rolling_back = status(Phase.PROGRESSING), status(Phase.ROLLING_BACK)
+    early = outbox.enqueue(routes=ROUTES, before=progressing, after=rolling_back, now=NOW)
+    assert [(entry.route, entry.severity) for entry in early.outbox] == [("all", None), ("failures", None)]
+    for kind, dropped in (("SEV1", False), ("SEV3", True)):
+        opened = early.model_copy(update={"incident": incident(kind)})
+        told = outbox.enqueue(routes=ROUTES, before=progressing, after=opened, now=NOW).outbox
+        by_route = {entry.route: entry for entry in told if entry.id == "h2/rollingBack"}
+        assert by_route["all"].severity == kind
+        assert by_route["all"].summary.startswith(f"{kind} shop/web")
+        # The route that wants SEV2 or worse drops the milder incident's message.
+        assert ("failures" not in by_route) is dropped
+
+
 def test_what_was_delivered_is_not_queued_again() -> None:
     rolling_back = status(Phase.ROLLING_BACK, incident=incident(), notified=("all/h2/rollingBack",))
     assert "all/h2/rollingBack" not in queued(status(Phase.PROGRESSING), rolling_back)

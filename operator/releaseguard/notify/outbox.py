@@ -74,6 +74,8 @@ def enqueue(
     severity = incident.severity if incident is not None and incident.revision == revision else None
     summary = after.last_decision.message if after.last_decision is not None else (after.message or "")
     pending = list(after.outbox)
+    if incident is not None and severity is not None:
+        pending = _told_of(pending, incident=incident, routes=routes)
     queued = {f"{entry.route}/{entry.id}" for entry in pending} | set(after.notified)
 
     def add(route: v1alpha1.Notification, message_id: str, event: Event, *, firing: bool, text: str) -> None:
@@ -129,6 +131,32 @@ def enqueue(
             add(route, f"{revision}/{event.value}", event, firing=True, text=text)
     overflow = max(0, len(pending) - 50)
     return after.model_copy(update={"outbox": tuple(pending[overflow:])})
+
+
+def _told_of(
+    pending: list[v1alpha1.PendingNotification],
+    *,
+    incident: v1alpha1.Incident,
+    routes: Sequence[v1alpha1.Notification],
+) -> list[v1alpha1.PendingNotification]:
+    """`pending` with the failure messages of the incident's revision, queued before it opened (a decision
+    stored ahead of its actions), carrying it now; those a route's `minSeverity` excludes are dropped."""
+    by_name = {route.name: route for route in routes}
+    told = []
+    for entry in pending:
+        route = by_name.get(entry.route)
+        if (
+            entry.event in _FAILURES
+            and entry.severity is None
+            and entry.id.startswith(f"{incident.revision}/")
+        ):
+            if route is not None and not _severe_enough(incident.severity, route):
+                continue
+            entry = entry.model_copy(
+                update={"severity": incident.severity, "summary": incident.summary[:1024]}
+            )
+        told.append(entry)
+    return told
 
 
 def due(
