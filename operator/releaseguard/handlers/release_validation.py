@@ -104,8 +104,6 @@ async def reconcile(body: kopf.Body, uid: str, patch: kopf.Patch, memo: kopf.Mem
 @kopf.on.event(crd.GROUP, crd.VERSION, crd.PLURAL)
 async def wake(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """A human's request or a changed spec is acted on at the next tick, not at the pass planned."""
-    if "next_pass" not in memo:
-        return
     requested = any(request.annotation in body.metadata.annotations for request in observation.Request)
     if requested or body.metadata.get("generation") != body.status.get("observedGeneration"):
         memo.next_pass.pop(uid, None)

@@ -29,6 +29,8 @@ REFRESH = datetime.timedelta(hours=12)
 """How often an open incident's alert is posted again; each post ends it a day later (payloads.FIRING_FOR)."""
 MAX_NOTIFIED = 50
 """Delivered ids remembered: a release's messages number a dozen at most per route."""
+MAX_SUMMARY = 1024
+"""Characters of a queued message's summary kept in status: enough for a chat line, bounded for etcd."""
 
 Phase = v1alpha1.Phase
 Event = v1alpha1.NotificationEvent
@@ -89,7 +91,7 @@ def enqueue(
                 event=event,
                 severity=severity if event in _FAILURES else None,
                 firing=firing,
-                summary=text[:1024],
+                summary=text[:MAX_SUMMARY],
                 created_at=now,
                 next_attempt_at=now,
             )
@@ -153,7 +155,7 @@ def _told_of(
             if route is not None and not _severe_enough(incident.severity, route):
                 continue
             entry = entry.model_copy(
-                update={"severity": incident.severity, "summary": incident.summary[:1024]}
+                update={"severity": incident.severity, "summary": incident.summary[:MAX_SUMMARY]}
             )
         told.append(entry)
     return told
