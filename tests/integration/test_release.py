@@ -277,6 +277,74 @@ def test_promote_skips_the_remaining_steps(kubectl: conftest.Kubectl, namespace:
     assert image_of(kubectl, namespace) == "releaseguard-demo:1.1"
 
 
+def promotion_under_way(kubectl: conftest.Kubectl, namespace: str) -> None:
+    """A release of 1.1 promoted by request, its native rollout slowed so a test can act during it."""
+    # New pods count as available only after 20 s, so the rollout keeps old pods for a minute.
+    kubectl.run("patch", "deployment", "demo", "-n", namespace, "-p", '{"spec": {"minReadySeconds": 20}}')
+    kubectl.apply(release_validation().replace("duration: 10s}]", "duration: 10m}]"), namespace=namespace)
+    wait_for_phase(kubectl, namespace, "Idle", timeout=30)
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
+    wait_for_phase(kubectl, namespace, "Progressing", timeout=30)
+    kubectl.run("annotate", "rv", "guard", "releaseguard.io/promote=true", "-n", namespace)
+    wait_for_phase(kubectl, namespace, "Promoting", timeout=30)
+
+
+def target_pod_images(kubectl: conftest.Kubectl, namespace: str) -> list[str]:
+    listing = kubectl.run("get", "pods", "-n", namespace, "-l", "app=demo", "-o", "json").stdout
+    return sorted(
+        pod["spec"]["containers"][0]["image"]
+        for pod in json.loads(listing)["items"]
+        if not pod["metadata"]["name"].startswith("demo-canary-")
+        and not pod["metadata"].get("deletionTimestamp")
+    )
+
+
+@pytest.mark.usefixtures("load")
+def test_a_newer_template_during_a_promotion_is_paused_and_validated_as_a_canary(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    promotion_under_way(kubectl, namespace)
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.2", "-n", namespace)
+
+    def restarted() -> dict[str, Any] | None:
+        status = rv(kubectl, namespace).get("status") or {}
+        canary = (status.get("canaryRevision") or {}).get("images")
+        return status if canary == {"app": "releaseguard-demo:1.2"} else None
+
+    status = conftest.eventually(restarted, timeout=30, interval=1, what="a canary of 1.2")
+    assert status["phase"] == "Progressing"
+    assert status["stableRevision"]["images"] == {"app": "releaseguard-demo:1.0"}
+    target = kubectl.get("deployment", "demo", namespace=namespace)
+    assert target is not None
+    assert target["spec"]["paused"] is True
+    canary = conftest.eventually(
+        lambda: kubectl.get("deployment", "demo-canary", namespace=namespace), timeout=30, what="the canary"
+    )
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "releaseguard-demo:1.2"
+    assert "releaseguard-demo:1.2" not in target_pod_images(kubectl, namespace)
+
+
+@pytest.mark.usefixtures("load")
+def test_a_template_set_back_during_a_promotion_is_rolled_out_before_the_target_rests(
+    kubectl: conftest.Kubectl, namespace: str
+) -> None:
+    promotion_under_way(kubectl, namespace)
+    kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.0", "-n", namespace)
+
+    def at_rest() -> dict[str, Any] | None:
+        target = kubectl.get("deployment", "demo", namespace=namespace)
+        paused = target is not None and target["spec"].get("paused") is True
+        on_stable = set(target_pod_images(kubectl, namespace)) == {"releaseguard-demo:1.0"}
+        return target if paused and on_stable else None
+
+    target = conftest.eventually(at_rest, timeout=150, interval=1, what="the target paused on 1.0 alone")
+    assert target["status"]["replicas"] == 3
+    status = rv(kubectl, namespace)["status"]
+    assert status["phase"] == "Idle"
+    assert status["lastDecision"]["reason"] == "UpToDate"
+    assert kubectl.get("deployment", "demo-canary", namespace=namespace) is None
+
+
 @pytest.mark.usefixtures("load")
 def test_deleting_the_release_validation_mid_release_removes_the_canary_and_unpauses(
     kubectl: conftest.Kubectl, namespace: str

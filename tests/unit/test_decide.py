@@ -708,6 +708,66 @@ def test_a_template_set_back_while_paused_abandons_the_release() -> None:
     assert of_type(abandoned, plan.EnsureCanary) == []
 
 
+RS3 = observation.ReplicaSetObservation(
+    name="checkout-ccc", pod_template_hash="ccc", template=template("shop/checkout:3.0", hash_label="ccc")
+)
+
+
+def promoting(release: Release) -> Release:
+    """Promotion under way: the target rolls V2 out natively, half its pods on each revision."""
+    progressing(release)
+    release.step(target(V2), canary(), after=1, requests=frozenset({Request.PROMOTE}))
+    release.step(target(V2, rs=(RS2, RS1), paused=False, rollout_complete=False), canary(), after=5)
+    assert release.phase == "Promoting"
+    return release
+
+
+def test_a_newer_template_during_a_promotion_is_paused_and_starts_over_as_a_canary() -> None:
+    release = promoting(Release())
+    mixed = target(V3, rs=(RS3, RS2, RS1), paused=False, rollout_complete=False)
+    restarted = release.step(mixed, canary(), after=5)
+    assert release.phase == "Progressing"
+    assert kinds(restarted) == ["PauseTarget", "EnsureCanary"]
+    [ensured] = of_type(restarted, plan.EnsureCanary)
+    assert templates.fingerprint(ensured.template) == templates.fingerprint(templates.canary_template(V3))
+    assert release.status.canary_revision is not None
+    assert release.status.canary_revision.template_hash == templates.fingerprint(V3)
+    assert release.status.promotion_started_at is None
+    stable = release.status.stable_revision
+    assert stable is not None
+    assert (
+        stable.replica_set == "checkout-aaa"
+    )  # the promoted revision never finished, so never became stable
+
+
+def test_a_template_set_back_during_a_promotion_is_rolled_back_out_before_the_target_is_paused() -> None:
+    release = promoting(Release())
+    abandoned = release.step(
+        target(V1, rs=(RS1, RS2), paused=False, rollout_complete=False), canary(), after=5
+    )
+    assert release.phase == "Idle"
+    assert kinds(abandoned) == ["DeleteCanary"]
+    assert reasons(abandoned) == ["UpToDate"]
+
+    rolling = release.step(target(V1, rs=(RS1, RS2), paused=False, rollout_complete=False), after=10)
+    assert kinds(rolling) == ["UnpauseTarget"]
+    progress = release.condition(conditions.ConditionType.PROGRESSING)
+    assert progress is not None
+    assert (progress.status, progress.reason) == ("True", "TargetRollingOut")
+
+    rested = release.step(target(V1, rs=(RS1, RS2), paused=False), after=10)
+    assert kinds(rested) == ["PauseTarget"]
+    progress = release.condition(conditions.ConditionType.PROGRESSING)
+    assert progress is not None
+    assert (progress.status, progress.reason) == ("False", "UpToDate")
+
+
+def test_a_target_at_rest_is_not_unpaused_for_a_stable_pod_that_is_not_ready() -> None:
+    release = Release().adopted()
+    decision = release.step(target(V1, ready_replicas=3, rollout_complete=False), after=10)
+    assert kinds(decision) == ["PauseTarget"]
+
+
 def test_only_decisions_whose_actions_undo_the_stored_phase_are_stored_first() -> None:
     release = progressing(Release())
     assert not release.last.store_first

@@ -364,6 +364,8 @@ def _at_rest(release: _Release) -> None:
     if draft.status.phase in (None, Phase.DEGRADED):
         draft.update(phase=Phase.IDLE)
     desired = release.desired
+    # The template was set back to stable during a promotion: pausing now would freeze a mix of pods.
+    returning = desired == release.stable.template_hash and _runs_other_revisions(release)
     if desired != release.stable.template_hash and target.replicas == 0:
         # A canary next to no stable pods would take all the traffic, with no baseline to judge it by.
         message = (
@@ -389,12 +391,31 @@ def _at_rest(release: _Release) -> None:
             conditions.ConditionType.REVISION_REJECTED, Status.TRUE, Reason.REVISION_REJECTED, message
         )
         draft.update(message=message)
+    elif returning:
+        draft.drop_condition(conditions.ConditionType.REVISION_REJECTED)
+        message = (
+            f"{release.described} is rolling its stable revision back out "
+            f"({target.ready_replicas}/{target.replicas} pods Ready)"
+        )
+        draft.progressing(Status.TRUE, Reason.TARGET_ROLLING_OUT, message)
+        draft.update(message=message)
     else:
         draft.drop_condition(conditions.ConditionType.REVISION_REJECTED)
         draft.progressing(Status.FALSE, Reason.UP_TO_DATE, f"{release.described} runs its stable revision")
-    draft.act(release.pause())
+    draft.act(
+        plan.UnpauseTarget(namespace=target.namespace, name=target.name) if returning else release.pause()
+    )
     if release.canary is not None:
         draft.act(release.delete_canary())
+
+
+def _runs_other_revisions(release: _Release) -> bool:
+    """Some Ready pods of the target run another template than its stable one."""
+    stable = release.stable.template_hash
+    return any(
+        replica_set.ready_replicas > 0 and templates.fingerprint(replica_set.template) != stable
+        for replica_set in release.target.replica_sets
+    )
 
 
 def _start(release: _Release) -> None:
@@ -673,10 +694,18 @@ def _start_promotion(release: _Release, why: str) -> None:
 
 
 def _promoting(release: _Release) -> None:
-    """The target rolls out the new template natively; once every pod runs it, the canary goes."""
+    """The target rolls out the new template natively; once every pod runs it, the canary goes.
+
+    A template changed meanwhile would roll out unguarded: a newer one is paused at once and starts over as
+    a canary (the promoted revision never became stable); the stable one is a hand-made rollback, which
+    Kubernetes finishes (see _at_rest).
+    """
     draft, target = release.draft, release.target
     canary_revision = draft.status.canary_revision
     assert canary_revision is not None
+    if release.desired != canary_revision.template_hash:
+        _superseded(release)
+        return
     if not release.running(canary_revision.template_hash):
         draft.act(plan.UnpauseTarget(namespace=target.namespace, name=target.name))
         draft.update(message=f"promoting: {target.ready_replicas}/{target.replicas} pods Ready")
