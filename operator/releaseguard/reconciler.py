@@ -66,10 +66,14 @@ async def reconcile(
         kube, rv, target_name=None if isinstance(spec, decide.InvalidSpec) else spec.target_ref.name
     )
     request = decide.analysis_request(spec=spec, status=status, observed=observed, now=now)
+    provider = (
+        None if isinstance(spec, decide.InvalidSpec) else await metric_provider(kube, rv.namespace, spec)
+    )
     if request is not None and not isinstance(spec, decide.InvalidSpec):
         started = time.monotonic()
         measured = await asyncio.gather(
-            measure_metrics(spec, request, now=now), measure_checks(kube, spec, request, settings=settings)
+            measure_metrics(spec, provider, request, now=now),
+            measure_checks(kube, spec, request, settings=settings),
         )
         telemetry.observe_analysis(
             seconds=time.monotonic() - started, lag=analysis_lag(spec, status, now=now)
@@ -89,8 +93,6 @@ async def reconcile(
     await execute.execute(kube, decide.outstanding(decision.actions, observed=observed))
     if not isinstance(spec, decide.InvalidSpec):
         # After the actions: a rollback waits for no diagnosis.
-        prometheus = spec.analysis.prometheus
-        provider = registry.metric_provider(prometheus) if prometheus is not None else None
         decision = await incidents.record(
             spec=spec,
             before=status,
@@ -232,14 +234,40 @@ MAX_INTERVALS = 2000
 """The most intervals a series reaches back; at 30 s that is over 16 hours of analysis."""
 
 
+async def metric_provider(
+    kube: client.Kube, namespace: str, spec: v1alpha1.ReleaseValidationSpec
+) -> base.MetricProvider | None:
+    """The provider of the spec's metrics, with the credentials its Secret holds, if it names one."""
+    prometheus = spec.analysis.prometheus
+    if prometheus is None:
+        return None
+    if prometheus.authorization is None:
+        return registry.metric_provider(prometheus)
+    reference = prometheus.authorization.secret_ref
+    try:
+        data = await kube.read_secret(namespace=namespace, name=reference.name)
+    except client.KubeError as error:
+        return registry.metric_provider(prometheus, registry.Credentials(error=str(error)))
+    if data is None:
+        missing = f"Secret {namespace}/{reference.name} named in analysis.prometheus.authorization not found"
+        return registry.metric_provider(prometheus, registry.Credentials(error=missing))
+    value = data.get(reference.key, b"").decode(errors="replace").strip()
+    if not value:
+        missing = f"Secret {namespace}/{reference.name} has no value under key {reference.key}"
+        return registry.metric_provider(prometheus, registry.Credentials(error=missing))
+    return registry.metric_provider(prometheus, registry.Credentials(value=value))
+
+
 async def measure_metrics(
-    spec: v1alpha1.ReleaseValidationSpec, request: decide.AnalysisRequest, *, now: datetime.datetime
+    spec: v1alpha1.ReleaseValidationSpec,
+    provider: base.MetricProvider | None,
+    request: decide.AnalysisRequest,
+    *,
+    now: datetime.datetime,
 ) -> tuple[measurement.Measurement | series.SeriesMeasurement, ...]:
     """Each metric as its judge reads it: a threshold one value, the statistical judges a series."""
-    prometheus = spec.analysis.prometheus
-    if prometheus is None or not spec.analysis.metrics:
+    if provider is None or not spec.analysis.metrics:
         return ()
-    provider = registry.metric_provider(prometheus)
     pending: list[Awaitable[measurement.Measurement | series.SeriesMeasurement]] = [
         provider.measure(
             metric,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import dataclasses
+import threading
 from typing import Any
 
 import pytest
@@ -114,3 +115,46 @@ def test_a_faulty_prometheus_pauses_its_release_and_holds_up_no_other(
 
     for faulty in faulty_namespaces.values():
         assert rv(kubectl, faulty)["status"]["phase"] == "Paused"
+
+
+def token_guarded(token: str) -> fakes.Behaviour:
+    """A Prometheus behind a gateway: `up` is 1 for requests with the bearer token, 401 for the others."""
+    one = b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[0,"1"]}]}}'
+    refused = b'{"status":"error","errorType":"unauthorized","error":"no valid token"}'
+
+    def answer(handler: fakes.Handler, stopping: threading.Event) -> None:
+        allowed = handler.headers.get("Authorization") == f"Bearer {token}"
+        (fakes.reply(200, one) if allowed else fakes.reply(401, refused))(handler, stopping)
+
+    return answer
+
+
+def test_prometheus_credentials_come_from_a_secret_and_their_absence_pauses_naming_it(
+    kubectl: conftest.Kubectl, demo_app: str
+) -> None:
+    namespace = demo_app
+    with fakes.faulty_prometheus(token_guarded("t0ken")) as url:
+        manifest = (
+            faulty_release_validation(url)
+            .replace("duration: 1h", "duration: 10s")
+            .replace(
+                ", timeout: 2s}", ", timeout: 2s, authorization: {secretRef: {name: prometheus-reader}}}"
+            )
+        )
+        kubectl.apply(manifest, namespace=namespace)
+        wait_for_phase(kubectl, namespace, "Idle", timeout=30)
+        kubectl.run("set", "image", "deployment/demo", "app=releaseguard-demo:1.1", "-n", namespace)
+
+        result = inconclusive_result(wait_for_phase(kubectl, namespace, "Paused", timeout=90))
+        assert result["reason"] == "ProviderUnavailable", result
+        expected = (
+            f"Secret {namespace}/prometheus-reader named in analysis.prometheus.authorization not found"
+        )
+        assert expected in result["message"], result
+
+        kubectl.run(
+            "create", "secret", "generic", "prometheus-reader", "--from-literal=token=t0ken", "-n", namespace
+        )
+        wait_for_phase(kubectl, namespace, "Succeeded", timeout=90)
+    status = rv(kubectl, namespace)["status"]
+    assert "t0ken" not in str(status)

@@ -63,6 +63,7 @@ class StubPrometheus:
     def __init__(self) -> None:
         self.answers: dict[str, Answer] = {}
         self.requests: list[dict[str, str]] = []
+        self.authorizations: list[str | None] = []
         self.stopping = threading.Event()
         stub = self
 
@@ -71,6 +72,7 @@ class StubPrometheus:
                 url = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
                 stub.requests.append(params)
+                stub.authorizations.append(self.headers.get("Authorization"))
                 answer = stub.answers.get(params.get("query", ""))
                 if url.path not in ("/api/v1/query", "/api/v1/query_range") or answer is None:
                     answer = error(400, "bad_data", f"unexpected request {self.path}")
@@ -440,6 +442,35 @@ def test_registry_builds_a_prometheus_provider(
     provider = registry.metric_provider(v1alpha1.Prometheus.model_validate(settings))
 
     assert provider == prometheus.PrometheusProvider(url, timeout=timeout)
+
+
+def test_credentials_go_in_the_authorization_header_of_every_query(stub: StubPrometheus) -> None:
+    stub.answer('gauge{track="canary"}', vector("1"))
+    stub.answer('gauge{track="stable"}', vector("1"))
+    settings = v1alpha1.Prometheus.model_validate(
+        {"url": stub.url, "authorization": {"secretRef": {"name": "reader"}}}
+    )
+    provider = registry.metric_provider(settings, registry.Credentials(value="t0ken"))
+
+    result = asyncio.run(provider.measure(GAUGE, canary=CANARY, baseline=BASELINE, window=WINDOW))
+
+    assert result.canary.value == 1
+    assert stub.authorizations == ["Bearer t0ken", "Bearer t0ken"]
+    assert "t0ken" not in repr(provider)
+
+
+def test_without_its_credentials_a_source_is_unavailable_and_asks_nothing(stub: StubPrometheus) -> None:
+    settings = v1alpha1.Prometheus.model_validate(
+        {"url": stub.url, "authorization": {"secretRef": {"name": "reader"}}}
+    )
+    provider = registry.metric_provider(settings, registry.Credentials(error="Secret shop/reader not found"))
+
+    result = asyncio.run(provider.measure(GAUGE, canary=CANARY, baseline=BASELINE, window=WINDOW))
+
+    for side in (result.canary, result.baseline):
+        assert side.unavailable == UNAVAILABLE
+        assert "Secret shop/reader not found" in side.detail
+    assert stub.requests == []
 
 
 @pytest.mark.parametrize("timeout", [datetime.timedelta(0), datetime.timedelta(seconds=-1)])

@@ -16,7 +16,7 @@ from releaseguard import reconciler
 from releaseguard.analysis import measurement, series
 from releaseguard.kube import client, observe
 from releaseguard.models import v1alpha1
-from releaseguard.providers import selector
+from releaseguard.providers import prometheus, selector
 from releaseguard.rollout import decide, observation, plan
 
 CHECK = v1alpha1.SyntheticCheck.model_validate({"name": "journey", "http": {"path": "/api/checkout"}})
@@ -224,3 +224,86 @@ def test_an_event_that_cannot_be_posted_does_not_stop_the_decision(caplog: pytes
     assert kube.calls == [("status", {"phase": "Promoting"})]
     assert stored.events == ()
     assert "Promoting Event not posted: posting an Event: 403 Forbidden" in caplog.text
+
+
+# --- credentials of the metric source -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class SecretsKube:
+    """Serves Secrets from a dict; a None entry is one the apiserver refuses to show."""
+
+    secrets: dict[str, dict[str, bytes] | None]
+
+    async def read_secret(self, *, namespace: str, name: str) -> dict[str, bytes] | None:
+        if name in self.secrets and self.secrets[name] is None:
+            raise client.KubeError(f"reading Secret {namespace}/{name}: 403 Forbidden")
+        return self.secrets.get(name)
+
+
+def spec_with_prometheus(**prometheus: object) -> v1alpha1.ReleaseValidationSpec:
+    return v1alpha1.ReleaseValidationSpec.model_validate(
+        {
+            "targetRef": {"name": "checkout"},
+            "service": "checkout",
+            "steps": [{"weight": 20, "duration": "1m"}],
+            "analysis": {
+                "prometheus": {"url": "https://prometheus.example.com", **prometheus},
+                "metrics": [
+                    {
+                        "name": "up",
+                        "kind": "gauge",
+                        "query": "up{{{ selector }}}",
+                        "judge": {"type": "threshold", "min": 1},
+                    }
+                ],
+            },
+        }
+    )
+
+
+def provider_for(spec: v1alpha1.ReleaseValidationSpec, kube: SecretsKube) -> prometheus.PrometheusProvider:
+    provider = asyncio.run(reconciler.metric_provider(kube, "shop", spec))  # type: ignore[arg-type]
+    assert isinstance(provider, prometheus.PrometheusProvider)
+    return provider
+
+
+def test_the_metric_source_is_asked_with_the_credentials_its_secret_holds() -> None:
+    spec = spec_with_prometheus(authorization={"secretRef": {"name": "prometheus-reader"}})
+    provider = provider_for(spec, SecretsKube({"prometheus-reader": {"token": b"t0ken\n"}}))
+    assert (provider.authorization, provider.credentials_error) == ("Bearer t0ken", None)
+    assert "t0ken" not in repr(provider)
+
+    basic = spec_with_prometheus(
+        authorization={"type": "Basic", "secretRef": {"name": "auth", "key": "basic"}}
+    )
+    provider = provider_for(basic, SecretsKube({"auth": {"basic": b"dXNlcjpwYXNz"}}))
+    assert provider.authorization == "Basic dXNlcjpwYXNz"
+
+
+def test_a_source_without_authorization_reads_no_secret() -> None:
+    provider = provider_for(spec_with_prometheus(), SecretsKube({}))
+    assert (provider.authorization, provider.credentials_error) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("secrets", "error"),
+    [
+        ({}, "Secret shop/prometheus-reader named in analysis.prometheus.authorization not found"),
+        (
+            {"prometheus-reader": {"other": b"x"}},
+            "Secret shop/prometheus-reader has no value under key token",
+        ),
+        (
+            {"prometheus-reader": {"token": b"  \n"}},
+            "Secret shop/prometheus-reader has no value under key token",
+        ),
+        ({"prometheus-reader": None}, "reading Secret shop/prometheus-reader: 403 Forbidden"),
+    ],
+)
+def test_credentials_that_cannot_be_had_are_the_reason_every_query_is_unavailable(
+    secrets: dict[str, dict[str, bytes] | None], error: str
+) -> None:
+    spec = spec_with_prometheus(authorization={"secretRef": {"name": "prometheus-reader"}})
+    provider = provider_for(spec, SecretsKube(secrets))
+    assert (provider.authorization, provider.credentials_error) == (None, error)

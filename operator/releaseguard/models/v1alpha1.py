@@ -31,6 +31,7 @@ _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _SERVICE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 _HTTP_URL = r"^https?://[^\s]+$"
+_CREDENTIALS_IN_URL = "^[a-zA-Z]+://[^/?#]*@"
 # `{{ selector }}` in a query; character classes instead of escapes keep it readable in CEL and YAML.
 _SELECTOR = "[{][{] *selector *[}][}]"
 
@@ -82,11 +83,41 @@ class Step(schema.KubeModel):
     """How long the step lasts; it ends early only by failing, and advances only on a passing verdict."""
 
 
+_SecretName = Annotated[str, pydantic.Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN)]
+_SecretKey = Annotated[str, pydantic.Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class CredentialsRef(schema.KubeModel):
+    name: _SecretName
+    """The Secret, in the ReleaseValidation's namespace."""
+    key: _SecretKey = "token"
+    """The key within the Secret."""
+
+
+class Authorization(schema.KubeModel):
+    type: str = pydantic.Field(default="Bearer", max_length=64, pattern=r"^[A-Za-z][-A-Za-z0-9._~+]*$")
+    """The scheme of the Authorization header: Bearer for a token, or Basic with the Secret holding
+    base64 of user:password."""
+    secret_ref: CredentialsRef
+    """The Secret key holding the credentials, sent as `Authorization: <type> <credentials>`."""
+
+
 class Prometheus(schema.KubeModel):
+    kube_rules: ClassVar[tuple[schema.Rule, ...]] = (
+        schema.Rule(
+            rule=f"!self.url.matches('{_CREDENTIALS_IN_URL}')",
+            message="url must hold no credentials (user:password@): name a Secret in authorization",
+            field_path=".url",
+            check=lambda prometheus: re.match(_CREDENTIALS_IN_URL, prometheus.url) is None,
+        ),
+    )
+
     url: str = pydantic.Field(max_length=2048, pattern=_HTTP_URL)
     """Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."""
     timeout: _Duration | None = None
     """Time limit for one query; the operator's default applies when unset."""
+    authorization: Authorization | None = None
+    """Credentials for a Prometheus that asks for them (behind a gateway, or a hosted service)."""
 
 
 class ThresholdJudge(schema.KubeModel):
@@ -445,9 +476,9 @@ class NotificationEvent(enum.StrEnum):
 
 
 class SecretKeyRef(schema.KubeModel):
-    name: str = pydantic.Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN)
+    name: _SecretName
     """The Secret, in the ReleaseValidation's namespace."""
-    key: str = pydantic.Field(default="url", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    key: _SecretKey = "url"
     """The key within the Secret."""
 
 
@@ -478,7 +509,6 @@ _ONE_URL = schema.Rule(
     message="needs exactly one of url and secretRef",
     check=lambda route: (route.url is None) != (route.secret_ref is None),
 )
-_CREDENTIALS_IN_URL = "^[a-zA-Z]+://[^/?#]*@"
 _NO_CREDENTIALS = schema.Rule(
     rule=f"!has(self.url) || !self.url.matches('{_CREDENTIALS_IN_URL}')",
     message="url must hold no credentials (user:password@): put the URL in a Secret and name it in secretRef",

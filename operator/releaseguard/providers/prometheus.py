@@ -69,6 +69,10 @@ class PrometheusProvider:
     """Whether to verify the server's certificate over https; turn off only when asked to."""
     max_response_bytes: int = MAX_RESPONSE_BYTES
     """The most of one answer read; a longer one is a query error."""
+    authorization: str | None = dataclasses.field(default=None, repr=False)
+    """The Authorization header's value, e.g. "Bearer <token>", for a Prometheus that asks for one."""
+    credentials_error: str | None = None
+    """Why the credentials the spec names could not be read; every query is then unavailable for it."""
 
     def __post_init__(self) -> None:
         if self.timeout <= datetime.timedelta(0):
@@ -270,6 +274,8 @@ class PrometheusProvider:
         return result
 
     def _result(self, ask: Callable[[], object]) -> list[Any]:
+        if self.credentials_error is not None:
+            raise base.ProviderUnavailable(self.credentials_error)
         try:
             result = ask()
         except (requests.Timeout, urllib3.exceptions.TimeoutError):
@@ -294,12 +300,18 @@ class PrometheusProvider:
         return result
 
     def _client(self) -> prometheus_connect.PrometheusConnect:
-        return _shared_client(self.url, self.timeout, self.verify_tls, self.max_response_bytes)
+        return _shared_client(
+            self.url, self.timeout, self.verify_tls, self.max_response_bytes, self.authorization
+        )
 
 
 @functools.lru_cache(maxsize=64)
 def _shared_client(
-    url: str, timeout: datetime.timedelta, verify_tls: bool, max_response_bytes: int
+    url: str,
+    timeout: datetime.timedelta,
+    verify_tls: bool,
+    max_response_bytes: int,
+    authorization: str | None,
 ) -> prometheus_connect.PrometheusConnect:
     """One client, and so one pool of kept-alive connections, per Prometheus and settings: hundreds of
     releases asking the same Prometheus every few seconds would otherwise each open connections anew."""
@@ -310,6 +322,8 @@ def _shared_client(
     session.proxies = requests.utils.get_environ_proxies(url)
     session.verify = (os.environ.get("REQUESTS_CA_BUNDLE") or True) if verify_tls else False
     session.hooks["response"] = [_raise_for_status]
+    if authorization is not None:
+        session.headers["Authorization"] = authorization
     client = prometheus_connect.PrometheusConnect(url=url, session=session)
     # Mounted after the client is built, in place of the adapter it mounts for its URL, whose retries
     # would ask again three times with backoff after a refused connection or a 503.
