@@ -353,17 +353,27 @@ async def measure_checks(
     if not checks:
         return ()
     namespace = request.canary.namespace
-    canary_pods, baseline_pods, port = await asyncio.gather(
+    canary_pods, baseline_pods, service = await asyncio.gather(
         observe.ready_pods(kube, namespace=namespace, labels=request.canary.labels),
         observe.ready_pods(kube, namespace=namespace, labels=request.baseline.labels)
         if request.baseline.at is None
         else _no_pods(),
-        observe.service_target_port(kube, namespace=namespace, name=spec.service),
+        observe.service(kube, namespace=namespace, name=spec.service),
     )
     overrides = load_address_map(settings.pod_address_map)
+    port = service.target_port if service is not None else None
+    # Without the Service (and without a map giving each pod's address) a check naming no port has none to
+    # call: guessing one would fail healthy pods and roll a release back for a typo.
+    no_port = (
+        f"Service {namespace}/{spec.service} not found: no port to call the pods on; set the check's port"
+        if service is None and overrides is None
+        else None
+    )
     measured = await asyncio.gather(
         *(
-            http_check.measure_check(
+            _not_measured(check.name, no_port)
+            if no_port is not None and check.http.port is None
+            else http_check.measure_check(
                 check,
                 canary=pod_addresses(canary_pods, check=check, service_port=port, overrides=overrides),
                 baseline=pod_addresses(baseline_pods, check=check, service_port=port, overrides=overrides),
@@ -372,6 +382,11 @@ async def measure_checks(
         )
     )
     return tuple(measured)
+
+
+async def _not_measured(name: str, why: str) -> measurement.Measurement:
+    side = measurement.Side(unavailable=measurement.Unavailable.PROVIDER_UNAVAILABLE, detail=why)
+    return measurement.Measurement(name=name, canary=side, baseline=side)
 
 
 async def _no_pods() -> list[observe.PodEndpoint]:

@@ -5,10 +5,13 @@ a decision ahead of its actions."""
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import dataclasses
 import datetime
+import http.server
 import json
 import pathlib
+import threading
 
 import pytest
 
@@ -53,6 +56,74 @@ def test_a_configured_but_missing_map_calls_nobody(tmp_path: pathlib.Path) -> No
     overrides = reconciler.load_address_map(tmp_path / "absent.json")
     assert overrides == {}
     assert reconciler.pod_addresses(PODS, check=CHECK, service_port=80, overrides=overrides) == []
+
+
+@dataclasses.dataclass
+class PodsKube:
+    """One Ready pod on 127.0.0.1 in each group, and the Service if there is one."""
+
+    service: dict[str, object] | None = None
+
+    async def list_pods(self, *, namespace: str, label_selector: str) -> list[dict[str, object]]:
+        ready = {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}
+        return [{"metadata": {"name": "p"}, "spec": {}, "status": ready}]
+
+    async def read_service(self, *, namespace: str, name: str) -> dict[str, object] | None:
+        return self.service
+
+
+def checks_spec(*checks: dict[str, object]) -> v1alpha1.ReleaseValidationSpec:
+    return v1alpha1.ReleaseValidationSpec.model_validate(
+        {
+            "targetRef": {"name": "checkout"},
+            "service": "checkout",
+            "steps": [{"weight": 20, "duration": "1m"}],
+            "analysis": {"syntheticChecks": list(checks)},
+        }
+    )
+
+
+@pytest.fixture
+def pod_port() -> collections.abc.Iterator[int]:
+    """A pod's HTTP port on 127.0.0.1 that answers every GET with 200."""
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_without_its_service_a_check_naming_no_port_is_inconclusive_not_failed(pod_port: int) -> None:
+    spec = checks_spec(
+        {"name": "guessing", "http": {"path": "/"}},
+        {"name": "ported", "http": {"path": "/", "port": pod_port}},
+    )
+    settings = reconciler.Settings()
+    guessing, ported = asyncio.run(
+        reconciler.measure_checks(PodsKube(service=None), spec, request(), settings=settings)  # type: ignore[arg-type]
+    )
+
+    for side in (guessing.canary, guessing.baseline):
+        assert side.unavailable == measurement.Unavailable.PROVIDER_UNAVAILABLE
+        assert "Service shop/checkout not found" in side.detail
+    assert (ported.canary.value, ported.baseline.value) == (1.0, 1.0)
+
+    service = {"spec": {"ports": [{"port": 80, "targetPort": pod_port}]}}
+    guessing, _ = asyncio.run(
+        reconciler.measure_checks(PodsKube(service=service), spec, request(), settings=settings)  # type: ignore[arg-type]
+    )
+    assert (guessing.canary.value, guessing.baseline.value) == (1.0, 1.0)
 
 
 # --- series for the statistical judges ------------------------------------------------------------------

@@ -154,11 +154,18 @@ def ready_endpoint(pod: dict[str, Any]) -> PodEndpoint | None:
     return PodEndpoint(ip=status["podIP"], ports=ports)
 
 
-async def service_target_port(kube: client.Kube, *, namespace: str, name: str) -> int | str | None:
-    """The first port's targetPort (a number or a container port name), or None without a Service."""
-    service = await kube.read_service(namespace=namespace, name=name)
-    ports = (service or {}).get("spec", {}).get("ports") or []
-    if not ports:
+@dataclasses.dataclass(frozen=True)
+class Service:
+    target_port: int | str | None
+    """The first port's targetPort (a number or a container port name), None when it lists no port."""
+
+
+async def service(kube: client.Kube, *, namespace: str, name: str) -> Service | None:
+    """The Service the spec names, as far as calling its pods goes; None when there is no such Service."""
+    found = await kube.read_service(namespace=namespace, name=name)
+    if found is None:
         return None
-    target: int | str | None = ports[0].get("targetPort", ports[0].get("port"))
-    return target
+    ports = found.get("spec", {}).get("ports") or []
+    if not ports:
+        return Service(target_port=None)
+    return Service(target_port=ports[0].get("targetPort", ports[0].get("port")))
