@@ -255,6 +255,12 @@ async def metric_provider(
     if not value:
         missing = f"Secret {namespace}/{reference.name} has no value under key {reference.key}"
         return registry.metric_provider(prometheus, registry.Credentials(error=missing))
+    if not (value.isascii() and value.isprintable()):
+        # An HTTP client refusing such a header would quote the value in its error.
+        unusable = (
+            f"Secret {namespace}/{reference.name} key {reference.key} holds characters a header cannot carry"
+        )
+        return registry.metric_provider(prometheus, registry.Credentials(error=unusable))
     return registry.metric_provider(prometheus, registry.Credentials(value=value))
 
 

@@ -370,6 +370,14 @@ def test_a_source_without_authorization_reads_no_secret() -> None:
             "Secret shop/prometheus-reader has no value under key token",
         ),
         ({"prometheus-reader": None}, "reading Secret shop/prometheus-reader: 403 Forbidden"),
+        (
+            {"prometheus-reader": {"token": b"t0k\r\nX-Injected: 1"}},
+            "Secret shop/prometheus-reader key token holds characters a header cannot carry",
+        ),
+        (
+            {"prometheus-reader": {"token": "t0kén✓".encode()}},
+            "Secret shop/prometheus-reader key token holds characters a header cannot carry",
+        ),
     ],
 )
 def test_credentials_that_cannot_be_had_are_the_reason_every_query_is_unavailable(
