@@ -53,7 +53,9 @@ ADDRESSES_FILE = Path("pod-addresses.json")
 # Labels set from pod fields, plus the ones Prometheus itself sets: a pod label must never replace them.
 RESERVED_LABELS = frozenset({"namespace", "pod", "pod_template_hash", "node", "pod_ip", "job", "instance"})
 STOP_GRACE_SECONDS = 5.0
-START_TIMEOUT_SECONDS = 20.0
+START_TIMEOUT_SECONDS = 60.0
+"""How long a child may take to listen before it counts as hung. Generous: on a loaded machine the app's
+imports alone can take 20 s, and killing a child that is still starting only starts the same work over."""
 MAX_BACKOFF_SECONDS = 30.0
 TICK_SECONDS = 0.5
 WATCH_TIMEOUT_SECONDS = 60
