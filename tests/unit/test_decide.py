@@ -875,3 +875,28 @@ def test_a_pause_plans_the_next_analysis_or_only_a_look_now_and_then() -> None:
     assert paused.next_pass == human.now + pacing.STEADY
     again = human.step(target(V2), canary(), after=2)
     assert again.next_pass == human.now + pacing.STEADY
+
+
+def test_a_synthetic_check_failing_on_the_stable_pods_too_pauses_instead_of_rolling_back() -> None:
+    journey = {"name": "journey", "http": {"path": "/checkout"}}
+    with_check = spec(
+        analysis={**SPEC.analysis.model_dump(by_alias=True, mode="json"), "syntheticChecks": [journey]}
+    )
+
+    def checked(canary: float, baseline: float) -> tuple[measurement.Measurement, ...]:
+        journey_measured = measurement.Measurement(
+            name="journey", canary=measurement.Side(value=canary), baseline=measurement.Side(value=baseline)
+        )
+        return (*measured(), journey_measured)
+
+    everywhere = progressing(Release(spec=with_check))
+    for _ in range(3):
+        everywhere.step(target(V2), canary(), after=10, measurements=checked(0.0, 0.0))
+    assert everywhere.phase == "Paused"
+    results = {r.name: r for r in everywhere.status.last_analysis.results}  # type: ignore[union-attr]
+    assert (results["journey"].verdict, results["journey"].reason) == ("Inconclusive", "GlobalAnomaly")
+
+    canary_only = progressing(Release(spec=with_check))
+    for _ in range(2):
+        canary_only.step(target(V2), canary(), after=10, measurements=checked(0.0, 1.0))
+    assert canary_only.phase == "RollingBack"

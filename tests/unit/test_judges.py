@@ -269,3 +269,47 @@ def test_a_lower_canary_never_gets_a_better_verdict_against_a_minimum(
 ) -> None:
     lower, higher = sorted(values)
     assert RANK[run(judge, ok(lower)).verdict] >= RANK[run(judge, ok(higher)).verdict]
+
+
+# --- synthetic checks -----------------------------------------------------------------------------------
+
+
+def check(canary: measurement.Side, baseline: measurement.Side) -> judgement.Judgement:
+    return judges.judge_check(0.99, measurement.Measurement(name="journey", canary=canary, baseline=baseline))
+
+
+@pytest.mark.parametrize(
+    ("canary", "baseline", "verdict", "reason"),
+    [
+        (ok(1.0), ok(1.0), PASS, R.WITHIN_THRESHOLD),
+        (ok(1.0), ok(0.0), PASS, R.WITHIN_THRESHOLD),
+        (ok(0.0), ok(1.0), FAIL, R.BELOW_MINIMUM),
+        (ok(0.0), gone(), FAIL, R.BELOW_MINIMUM),  # no stable pods to call (the bake): the canary alone
+        (ok(0.0), ok(0.2), INCONCLUSIVE, R.GLOBAL_ANOMALY),
+        (ok(0.5), ok(0.98), INCONCLUSIVE, R.GLOBAL_ANOMALY),
+        (gone(), ok(1.0), INCONCLUSIVE, R.NO_DATA),
+    ],
+)
+def test_a_check_fails_the_canary_only_when_the_stable_pods_pass_it_or_were_not_called(
+    canary: measurement.Side, baseline: measurement.Side, verdict: v1alpha1.Verdict, reason: judgement.Reason
+) -> None:
+    judged = check(canary, baseline)
+    assert (judged.verdict, judged.reason) == (verdict, reason), judged.message
+
+
+def test_a_check_failing_everywhere_says_it_is_not_the_release() -> None:
+    judged = check(ok(0.0), ok(0.4))
+    assert judged.message == "not the release: the stable pods fail it too (baseline 0.4 < min 0.99)"
+    assert (judged.canary, judged.baseline) == (0.0, 0.4)
+
+
+@PROPERTY
+@hypothesis.given(
+    values=strategies.lists(strategies.floats(min_value=0, max_value=1), min_size=2, max_size=2),
+    baseline=strategies.floats(min_value=0, max_value=1),
+)
+def test_a_lower_canary_success_ratio_never_gets_a_better_check_verdict(
+    values: list[float], baseline: float
+) -> None:
+    lower, higher = sorted(values)
+    assert RANK[check(ok(lower), ok(baseline)).verdict] >= RANK[check(ok(higher), ok(baseline)).verdict]

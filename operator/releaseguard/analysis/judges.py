@@ -20,6 +20,7 @@ modules; `judge_series` dispatches to them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -65,6 +66,21 @@ def _threshold(judge: v1alpha1.ThresholdJudge, measured: measurement.Measurement
     lower = "" if judge.min is None else f"min {_n(judge.min)} ≤ "
     upper = "" if judge.max is None else f" ≤ max {_n(judge.max)}"
     return result(_PASS, judgement.Reason.WITHIN_THRESHOLD, f"{lower}canary {_n(canary)}{upper}")
+
+
+def judge_check(min_success_ratio: float, measured: measurement.Measurement) -> judgement.Judgement:
+    """Judge a synthetic check's success ratio: a threshold on the canary, unless the stable pods, called at
+    the same moment, fail it too. Then something every pod depends on is down, not the release, and
+    rolling back would not help: Inconclusive (GlobalAnomaly), as the compare judge says of metrics."""
+    verdict = _threshold(v1alpha1.ThresholdJudge(type="threshold", min=min_success_ratio), measured)
+    baseline = verdict.baseline
+    if verdict.verdict != _FAIL or baseline is None or baseline >= min_success_ratio:
+        return verdict
+    bound = _n(min_success_ratio)
+    message = f"not the release: the stable pods fail it too (baseline {_n(baseline)} < min {bound})"
+    return dataclasses.replace(
+        verdict, verdict=_INCONCLUSIVE, reason=judgement.Reason.GLOBAL_ANOMALY, message=message
+    )
 
 
 # --- the table ------------------------------------------------------------------------------------------

@@ -587,24 +587,35 @@ def _analyse(release: _Release, *, may_pause: bool = True) -> bool:
     return True
 
 
+@dataclasses.dataclass(frozen=True)
+class _CheckRule:
+    """A synthetic check's rule: its minSuccessRatio, with the stable pods called alongside as a witness."""
+
+    min_success_ratio: float
+
+
 def _judge(
-    judge: v1alpha1.Judge, measured: measurement.Measurement | series.SeriesMeasurement
+    judge: v1alpha1.Judge | _CheckRule, measured: measurement.Measurement | series.SeriesMeasurement
 ) -> judgement.Judgement:
     """A measurement of the shape its judge reads (see reconciler.measure_metrics) gets judged."""
+    if isinstance(judge, _CheckRule) and isinstance(measured, measurement.Measurement):
+        return judges.judge_check(judge.min_success_ratio, measured)
     if isinstance(judge, v1alpha1.ThresholdJudge) and isinstance(measured, measurement.Measurement):
         return judges.judge(judge, measured)
-    if not isinstance(judge, v1alpha1.ThresholdJudge) and isinstance(measured, series.SeriesMeasurement):
+    if isinstance(judge, v1alpha1.SeriesJudge) and isinstance(measured, series.SeriesMeasurement):
         return judges.judge_series(judge, measured)
-    raise TypeError(f"{measured.name}: a {judge.type} judge cannot read a {type(measured).__name__}")
+    raise TypeError(f"{measured.name}: {judge} cannot read a {type(measured).__name__}")
 
 
-def _judging_rules(spec: v1alpha1.ReleaseValidationSpec) -> dict[str, tuple[v1alpha1.Judge, bool]]:
+def _judging_rules(
+    spec: v1alpha1.ReleaseValidationSpec,
+) -> dict[str, tuple[v1alpha1.Judge | _CheckRule, bool]]:
     """Each metric's judge and criticality; a synthetic check is judged on its success ratio."""
-    rules: dict[str, tuple[v1alpha1.Judge, bool]] = {
+    rules: dict[str, tuple[v1alpha1.Judge | _CheckRule, bool]] = {
         metric.name: (metric.judge, metric.critical) for metric in spec.analysis.metrics
     }
     for check in spec.analysis.synthetic_checks:
-        rules[check.name] = (v1alpha1.ThresholdJudge(type="threshold", min=check.min_success_ratio), False)
+        rules[check.name] = (_CheckRule(check.min_success_ratio), False)
     return rules
 
 
