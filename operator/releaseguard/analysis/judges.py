@@ -14,6 +14,9 @@ Rules shared by every judge:
 threshold: the canary alone. Below `min` is Fail (BelowMinimum), above `max` is Fail (AboveMaximum), and a
 value exactly at a bound passes (WithinThreshold).
 
+A synthetic check is a threshold on the canary's success ratio with the stable pods as a witness: when they
+fail it too, the verdict is Inconclusive (GlobalAnomaly) instead of Fail.
+
 compare, burnRate and anomaly read the metric as a series of intervals (`series`) and live in their own
 modules; `judge_series` dispatches to them.
 """
