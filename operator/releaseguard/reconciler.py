@@ -243,25 +243,30 @@ async def metric_provider(
         return None
     if prometheus.authorization is None:
         return registry.metric_provider(prometheus)
-    reference = prometheus.authorization.secret_ref
+    credentials = await _credentials(kube, namespace, prometheus.authorization.secret_ref)
+    return registry.metric_provider(prometheus, credentials)
+
+
+async def _credentials(
+    kube: client.Kube, namespace: str, reference: v1alpha1.CredentialsRef
+) -> registry.Credentials:
+    """The Secret key's value, or why it cannot be had (naming the Secret, never its value)."""
+    secret = f"Secret {namespace}/{reference.name}"
     try:
         data = await kube.read_secret(namespace=namespace, name=reference.name)
     except client.KubeError as error:
-        return registry.metric_provider(prometheus, registry.Credentials(error=str(error)))
+        return registry.Credentials(error=str(error))
     if data is None:
-        missing = f"Secret {namespace}/{reference.name} named in analysis.prometheus.authorization not found"
-        return registry.metric_provider(prometheus, registry.Credentials(error=missing))
+        return registry.Credentials(error=f"{secret} named in analysis.prometheus.authorization not found")
     value = data.get(reference.key, b"").decode(errors="replace").strip()
     if not value:
-        missing = f"Secret {namespace}/{reference.name} has no value under key {reference.key}"
-        return registry.metric_provider(prometheus, registry.Credentials(error=missing))
+        return registry.Credentials(error=f"{secret} has no value under key {reference.key}")
     if not (value.isascii() and value.isprintable()):
         # An HTTP client refusing such a header would quote the value in its error.
-        unusable = (
-            f"Secret {namespace}/{reference.name} key {reference.key} holds characters a header cannot carry"
+        return registry.Credentials(
+            error=f"{secret} key {reference.key} holds characters a header cannot carry"
         )
-        return registry.metric_provider(prometheus, registry.Credentials(error=unusable))
-    return registry.metric_provider(prometheus, registry.Credentials(value=value))
+    return registry.Credentials(value=value)
 
 
 async def measure_metrics(
@@ -391,7 +396,7 @@ async def measure_checks(
 
 
 async def _not_measured(name: str, why: str) -> measurement.Measurement:
-    side = measurement.Side(unavailable=measurement.Unavailable.PROVIDER_UNAVAILABLE, detail=why)
+    side = base.side_from_error(base.ProviderUnavailable(why), queries="")
     return measurement.Measurement(name=name, canary=side, baseline=side)
 
 
