@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import hypothesis
+import numpy as np
 import pytest
 from hypothesis import strategies
 
@@ -601,3 +602,27 @@ def test_messages_stay_short(
 ) -> None:
     for result in looks(rule, measure(canary, baseline, quantile=quantile)):
         assert len(result.message) <= 320, result.message
+
+
+@hypothesis.given(
+    bounds=strategies.lists(strategies.floats(1e-6, 1e6), min_size=1, max_size=12, unique=True),
+    steps=strategies.lists(strategies.integers(0, 10**9), min_size=13, max_size=13),
+    limits=strategies.lists(
+        strategies.one_of(strategies.floats(-1, 2e6), strategies.sampled_from([0.0, -math.inf, math.inf])),
+        min_size=1,
+        max_size=4,
+    ),
+    higher=strategies.booleans(),
+)
+def test_one_histogram_counts_slower_requests_as_every_start_does(
+    bounds: list[float], steps: list[int], limits: list[float], higher: bool
+) -> None:
+    # The pooled test counts with scalars and the start mixtures with rows: a canary must meet one count.
+    layout = np.array([*sorted(bounds), math.inf])
+    counts = np.cumsum(np.array(steps[: len(layout)], dtype=np.float64))
+    cumulative = compare._Cumulative.of(bounds=layout, counts=counts)
+    rows = compare._slower_rows(
+        bounds=layout, rows=np.array([counts] * len(limits)), limits=np.array(limits), higher=higher
+    )
+    scalars = [cumulative.slower(limit, higher=higher) for limit in limits]
+    assert scalars == pytest.approx(rows.tolist(), rel=1e-9, abs=1e-6)

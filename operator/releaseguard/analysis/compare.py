@@ -84,7 +84,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -112,6 +114,7 @@ release, at least `RECENT_MIN`: recent enough to catch an incident early, long e
 RECENT_MIN = 3
 
 _Array = npt.NDArray[np.float64]
+_BOUNDS, _COUNTS = operator.attrgetter("bounds"), operator.attrgetter("counts")
 _NO_COUNTS = series.Counts(errors=0.0, total=0.0)
 """A missing interval, or one of another kind: no requests, which every ratio test skips."""
 _PASS, _FAIL, _INCONCLUSIVE = v1alpha1.Verdict.PASS, v1alpha1.Verdict.FAIL, v1alpha1.Verdict.INCONCLUSIVE
@@ -481,32 +484,44 @@ def _jeffreys(*, share: float, effective: float, level: float, upper: bool) -> f
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Cumulative:
-    """A cumulative histogram as arrays, for counting requests, and as a series.Histogram, for quantiles."""
+    """A cumulative histogram as arrays, for counting requests, and as (bound, count) pairs, for quantiles."""
 
     bounds: _Array
     counts: _Array
-    histogram: series.Histogram
+    buckets: tuple[tuple[float, float], ...]
 
     @classmethod
     def of(cls, *, bounds: _Array, counts: _Array) -> _Cumulative:
         # Sums of cumulative rows are cumulative; this only undoes rounding that could break that.
         counts = np.maximum.accumulate(counts)
         buckets = tuple(zip(bounds.tolist(), counts.tolist(), strict=True))
-        return cls(bounds=bounds, counts=counts, histogram=series.Histogram(buckets=buckets))
+        return cls(bounds=bounds, counts=counts, buckets=buckets)
 
     @property
     def total(self) -> float:
         return float(self.counts[-1])
 
     def quantile(self, rank: float) -> float | None:
-        return series.quantile(self.histogram, rank)
+        return series.bucket_quantile(self.buckets, rank)
 
     def slower(self, limit: float, *, higher: bool) -> float:
         """Requests slower than `limit`. Past the last finite bound the count is unknown; take the side
         that cannot fail a canary: none slower when higher is worse, all of the +Inf bucket when lower is."""
         if math.isnan(limit) or (higher and (len(self.bounds) < 2 or limit > self.bounds[-2])):
             return 0.0
-        return self.total - float(_at_most(bounds=self.bounds, counts=self.counts, at=np.array([limit]))[0])
+        return self.total - self._at_most(limit)
+
+    def _at_most(self, at: float) -> float:
+        """`_at_most` of one point, without its arrays: this runs for every statistic at every look."""
+        finite_bounds, finite_counts = self.bounds[:-1], self.counts[:-1]
+        if math.isinf(at):
+            return self.total
+        if not finite_bounds.size:
+            return 0.0
+        first = float(finite_bounds[0])
+        if first > 0 and at < first:  # the first bucket starts at 0, as in _at_most
+            return float(np.interp(at, (0.0, first), (0.0, float(finite_counts[0])), left=0.0))
+        return float(np.interp(at, finite_bounds, finite_counts, left=0.0))
 
 
 def _latency(
@@ -636,9 +651,8 @@ def _latency_test(
     since = None
     if starts is not None:
         # The same bound and limit as above, from every start at once; NaN where a start has no reference.
-        bound_ranks = np.clip(
-            rank + _direction(judge) * z * np.sqrt(rank * (1 - rank) / starts.effective), 0, 1
-        )
+        shifted = rank + _direction(judge) * z * np.sqrt(rank * (1 - rank) / starts.effective)
+        bound_ranks = np.minimum(np.maximum(shifted, 0.0), 1.0)  # np.clip's wrapper costs more
         bounds_since = _quantiles(bounds=tested.bounds, rows=starts.reference, ranks=bound_ranks)
         margins = np.maximum(judge.max_relative_increase * np.abs(bounds_since), judge.max_absolute_increase)
         limits = bounds_since + _direction(judge) * margins
@@ -728,7 +742,8 @@ def _at_most_rows(*, bounds: _Array, rows: _Array, at: _Array) -> _Array:
     if finite[0] > 0:  # the first bucket starts at 0, as histogram_quantile has it
         finite, counts = np.append(0.0, finite), np.column_stack((np.zeros(len(rows)), counts))
     above = np.searchsorted(finite, at, side="right")
-    low, high = np.clip(above - 1, 0, len(finite) - 1), np.clip(above, 0, len(finite) - 1)
+    # searchsorted gives 0..len(finite): each index has one side to clip (np.clip's wrapper costs more).
+    low, high = np.maximum(above - 1, 0), np.minimum(above, len(finite) - 1)
     every = np.arange(len(rows))
     width = finite[high] - finite[low]
     share = np.where(width > 0, (at - finite[low]) / np.where(width > 0, width, 1.0), 0.0)
@@ -746,7 +761,9 @@ def _histograms(
     if not histograms:
         return None
     bounds = _shared_bounds(histograms)
-    if bounds is not None:
+    if bounds is not None and len(histograms) == len(points):
+        rows = _stack(list(map(_COUNTS, histograms)))
+    elif bounds is not None:
         missing = np.zeros(len(bounds))
         rows = _stack([point.counts if isinstance(point, series.Histogram) else missing for point in points])
     else:
@@ -759,7 +776,8 @@ def _histograms(
 def _shared_bounds(histograms: Sequence[series.Histogram]) -> _Array | None:
     """The bounds when every histogram has the same layout, the usual case; else None."""
     first = histograms[0].bounds
-    if all(histogram.bounds is first for histogram in histograms):  # series shares a layout's array
+    # series shares a layout's array, so one layout is one identity; map is a third of a generator's cost.
+    if all(map(operator.is_, map(_BOUNDS, histograms), itertools.repeat(first))):
         return first
     widths = {histogram.bounds.size for histogram in histograms}
     if len(widths) != 1:

@@ -137,29 +137,35 @@ class SeriesMeasurement:
     """For a latency metric over histograms, the quantile the user cares about (the median is judged too)."""
 
 
-def quantile(buckets: Histogram, q: float) -> float | None:
+def quantile(histogram: Histogram, q: float) -> float | None:
     """The `q` quantile of a histogram, as PromQL's histogram_quantile computes it.
 
     Linear interpolation inside the bucket the rank falls in, the first bucket starting at 0 (or at its
     bound, if negative); a rank in the +Inf bucket gives the highest finite bound. None for an empty
     histogram, or one with no finite bound.
     """
+    return bucket_quantile(histogram.buckets, q)
+
+
+def bucket_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """`quantile` of (bound, cumulative count) pairs that already hold a Histogram's invariants, for a
+    judge that sums histograms at every look and would otherwise check them again."""
     if not 0 <= q <= 1:
         raise ValueError(f"a quantile is between 0 and 1, not {q}")
-    total = buckets.total
-    if total <= 0 or len(buckets.buckets) < 2:
+    total = buckets[-1][1]
+    if total <= 0 or len(buckets) < 2:
         return None
     rank = q * total
-    lower_bound, lower_count = min(0.0, buckets.buckets[0][0]), 0.0
-    for bound, count in buckets.buckets:
+    lower_bound, lower_count = min(0.0, buckets[0][0]), 0.0
+    for bound, count in buckets:
         if count >= rank:
             if math.isinf(bound):
-                return buckets.buckets[-2][0]
+                return buckets[-2][0]
             if count == lower_count:
                 return bound
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
         lower_bound, lower_count = bound, count
-    return buckets.buckets[-2][0]
+    return buckets[-2][0]
 
 
 def slower(points: Sequence[Point | None], *, limit: float) -> tuple[float, float] | None:
