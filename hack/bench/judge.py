@@ -91,7 +91,10 @@ TARGETS = (("error", 2.0), ("latency", 0.5))
 at ≥ 5 req/s, because a peer that fails half the healthy releases also "detects" small regressions."""
 TIMING_INTERVALS = 360
 """One hour of 10 s intervals: the longest analysis the CPU target is set for."""
-ROUND_GAP_S = 2.0
+ROUND_GAP_S = 3.0
+ROUNDS = 8
+"""Rounds of timing, ROUND_GAP_S apart: the noisy stretches of this machine last several seconds, so the
+quietest of rounds spread over half a minute is the judge's own cost (see `time_long_analysis`)."""
 
 Floats = npt.NDArray[np.float64]
 
@@ -331,7 +334,7 @@ def run_all(tasks: Sequence[Task], *, workers: int) -> list[Result]:
     return sorted(results, key=lambda result: order[result.task])
 
 
-def time_long_analysis(*, seed: int, repeats: int, rounds: int = 5) -> dict[str, float]:
+def time_long_analysis(*, seed: int, repeats: int, rounds: int = ROUNDS) -> dict[str, float]:
     """CPU ms of one look of ours at 360 intervals, for a ratio and a latency metric: the median of
     `repeats` looks, in the quietest of `rounds` rounds a few seconds apart.
 
@@ -614,7 +617,8 @@ def markdown(summary: dict[str, Any]) -> str:
     timing = summary["timing_360_ms"]
     lines += [
         "",
-        f"Ours, one evaluation at {TIMING_INTERVALS} intervals (1 h), median CPU (quietest of 5 rounds): "
+        f"Ours, one evaluation at {TIMING_INTERVALS} intervals (1 h), "
+        f"median CPU (quietest of {ROUNDS} rounds): "
         + ", ".join(f"{kind} {ms:.3f} ms" for kind, ms in timing.items()),
     ]
     for judge in JUDGES:
