@@ -558,23 +558,35 @@ def _watch(
         deadline = None if timeout is None else time.monotonic() + timeout.total_seconds()
         shown: str | None = None
         phases: list[str | None] = []
+        failing = False
         while True:
-            obj = await _read(kube, namespace=namespace, name=name)
-            view = render_release(obj, colour=colour)
-            if view != shown:
-                sys.stdout.write((_CLEAR if tty else "" if shown is None else "\n") + view + "\n")
-                sys.stdout.flush()
-                shown = view
-            phase = (obj.get("status") or {}).get("phase")
-            if not phases or phases[-1] != phase:
-                phases.append(phase)
-            if until_done and release_finished(phases):
-                return 0
+            try:
+                obj: dict[str, Any] | None = await _read(kube, namespace=namespace, name=name)
+                failing = False
+            except client.KubeError as error:
+                # Once the release was shown, an apiserver restarting or a network blip is no reason to stop
+                # following it; a release deleted, or a cluster never reached, still ends the watch.
+                if shown is None or isinstance(error, client.NotFound | client.NotConfigured):
+                    raise
+                if not failing:
+                    print(f"warning: {error}; trying again every {POLL_SECONDS:g}s", file=sys.stderr)
+                obj, failing = None, True
+            if obj is not None:
+                view = render_release(obj, colour=colour)
+                if view != shown:
+                    sys.stdout.write((_CLEAR if tty else "" if shown is None else "\n") + view + "\n")
+                    sys.stdout.flush()
+                    shown = view
+                phase = (obj.get("status") or {}).get("phase")
+                if not phases or phases[-1] != phase:
+                    phases.append(phase)
+                if until_done and release_finished(phases):
+                    return 0
             if deadline is not None and time.monotonic() >= deadline:
                 waited = duration.render(timeout or datetime.timedelta())
                 doing = "waiting for it to finish" if until_done else "watching"
                 return _fail(
-                    f"timed out after {waited} {doing}: {crd.SINGULAR} {namespace}/{name} is {phase}"
+                    f"timed out after {waited} {doing}: {crd.SINGULAR} {namespace}/{name} is {phases[-1]}"
                 )
             pause = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
             await asyncio.sleep(max(pause, 0))

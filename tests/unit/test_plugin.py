@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import re
+import typing
 from typing import Any
 
 import pytest
 
 from releaseguard import plugin
+from releaseguard.kube import client
 from releaseguard.models import v1alpha1
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -285,6 +287,57 @@ def test_list_table() -> None:
 )
 def test_until_done(phases: list[str | None], done: bool) -> None:
     assert plugin.release_finished(phases) is done
+
+
+class ScriptedCluster:
+    """Answers a watch's reads in turn: a ReleaseValidation's phase, None once it is deleted, or an error."""
+
+    def __init__(self, *answers: str | client.KubeError | None) -> None:
+        self.answers = list(answers)
+
+    async def list_release_validations(
+        self, *, namespace: str | None, name: str | None
+    ) -> list[dict[str, Any]]:
+        answer = self.answers.pop(0)
+        if isinstance(answer, client.KubeError):
+            raise answer
+        return [] if answer is None else [RELEASE | {"status": RELEASE["status"] | {"phase": answer}}]
+
+
+def watch(cluster: ScriptedCluster, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(plugin, "POLL_SECONDS", 0.01)
+    return plugin._watch(
+        typing.cast(client.Kube, cluster),
+        namespace="shop",
+        name="checkout",
+        until_done=True,
+        timeout=None,
+        colour=False,
+        tty=False,
+    )
+
+
+DOWN = client.Unreachable("list", host="https://127.0.0.1:26443", cause="connection refused")
+
+
+def test_a_watch_lives_through_an_unreachable_apiserver(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert watch(ScriptedCluster("Progressing", DOWN, DOWN, DOWN, "Succeeded"), monkeypatch) == 0
+    out, err = capsys.readouterr()
+    assert "Progressing" in out
+    assert "Succeeded" in out
+    assert err.splitlines() == [f"warning: {DOWN}; trying again every 0.01s"]  # once per outage
+
+
+def test_a_watch_ends_when_its_first_read_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(client.Unreachable):
+        watch(ScriptedCluster(DOWN, "Succeeded"), monkeypatch)
+
+
+def test_a_watch_ends_when_the_release_is_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(plugin._Missing):
+        watch(ScriptedCluster("Progressing", DOWN, None, "Succeeded"), monkeypatch)
 
 
 # --- completion -------------------------------------------------------------------------------------------
