@@ -33,8 +33,9 @@ which is how scipy.stats.mannwhitneyu computes it here. The analysis fails at th
 Spinnaker's canary stage stops at a failing interval and corrects for none of its repeated looks.
 
 Error regressions also get a reference row that is not a judge: Wald's SPRT told where the regression
-starts and how large it is (`told`). Where it misses, the scenario holds too few errors for any test at our
-confidence that looks at every interval, so its detection rate is the ceiling to read ours against.
+starts and how large it is (`told`). Where it misses, the scenario holds too few errors for any always-valid
+test at our confidence (one free to stop at any look), so its detection rate is the ceiling to read ours
+against.
 """
 
 from __future__ import annotations
@@ -277,8 +278,10 @@ def told(generated: scenarios.Generated) -> Outcome:
     Given what no judge knows, where the regression starts and how large it is, the likelihood ratio of
     that one alternative against the tolerated ratio θ0, failing when it reaches 1/alpha at our default
     confidence, is the always-valid test that needs the least data: where it misses, the scenario holds too
-    few errors for any judge at that confidence to tell, and ours, which must mix over onsets and sizes,
-    misses too. It reads the same per-interval split of errors as ours (`sequential`'s ratio test).
+    few errors for any always-valid judge at that confidence to tell, and ours, which must mix over onsets
+    and sizes, misses too. A test that knows the analysis' length can spend part of its alpha at the end,
+    where no bar for stopping early is paid: this reference does not bound that. It reads the same
+    per-interval split of errors as ours (`sequential`'s ratio test).
     """
     started = time.process_time()
     label = generated.label
