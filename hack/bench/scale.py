@@ -859,8 +859,7 @@ class Bench:
         leftovers = kubectl("get", "nodes,namespaces", "-l", RUN_LABEL, "-o", "name").stdout.split()
         if leftovers:
             self.say(f"earlier runs left {' '.join(leftovers)} (hack/bench-scale --clean removes them)")
-        kubectl("apply", "-f", str(REPO / "crds"))
-        kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{PLURAL}.{GROUP}")
+        subprocess.run([REPO / "hack" / "apply-crds"], check=True, stdout=subprocess.DEVNULL)
         kubectl("create", "-f", "-", stdin=json.dumps(node_manifest(self.node, self.run)))
         kubectl(
             "wait", "--for=condition=Ready", "--timeout=60s", f"node/{self.node}"

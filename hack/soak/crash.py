@@ -576,8 +576,7 @@ def main() -> int:
         if not os.environ.get(name):
             sys.exit(f'soak-crash: {name} not set: eval "$(hack/cluster env)"')
     kubernetes.config.load_kube_config()
-    kubectl("apply", "-f", str(REPO / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/releasevalidations.releaseguard.io")
+    subprocess.run([REPO / "hack" / "apply-crds"], check=True, stdout=subprocess.DEVNULL)
 
     prefix = f"soak-{uuid.uuid4().hex[:6]}-"
     log_path = pathlib.Path(tempfile.mkdtemp(prefix="soak-crash-")) / "operator.log"

@@ -28,7 +28,6 @@ pytestmark = pytest.mark.timeout(300)
 CHART = conftest.REPO / "charts" / "releaseguard"
 MANIFESTS = conftest.REPO / "charts" / "manifests"
 PEERING = "releaseguard"
-PEERING_CRDS = ("crd/kopfpeerings.kopf.dev", "crd/clusterkopfpeerings.kopf.dev")
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,12 +39,6 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def namespaced_values(*namespaces: str) -> tuple[str, ...]:
     return ("--set", "rbac.scope=namespaced", "--set", f"watchNamespaces={{{','.join(namespaces)}}}")
-
-
-@pytest.fixture
-def crds(kubectl: conftest.Kubectl, crd: None) -> None:
-    """Every CRD of crds/ established, the peering ones included (the `crd` fixture waits for ours)."""
-    kubectl.run("wait", "--for=condition=Established", "--timeout=30s", *PEERING_CRDS)
 
 
 @pytest.fixture
@@ -106,7 +99,7 @@ def test_plain_manifests_are_the_chart_rendered_now(
     assert committed.read_text() == fresh.read_text(), f"{committed} is stale: run `make manifests`"
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("crd")
 @pytest.mark.parametrize("scope", ["cluster", "namespaced"])
 def test_the_apiserver_accepts_the_rendered_chart(
     kubectl: conftest.Kubectl, namespace: str, new_namespace: collections.abc.Callable[[], str], scope: str
@@ -130,7 +123,7 @@ def test_the_apiserver_accepts_the_rendered_chart(
     assert "Warning" not in result.stderr, result.stderr
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("crd")
 def test_the_plain_manifests_apply_with_and_without_kustomize(kubectl: conftest.Kubectl) -> None:
     # A server-side dry run of a namespaced object needs its namespace to exist.
     header = next(yaml.safe_load_all((MANIFESTS / "install.yaml").read_text()))
@@ -148,7 +141,7 @@ def test_the_plain_manifests_apply_with_and_without_kustomize(kubectl: conftest.
 
 
 @pytest.mark.exclusive  # its operator watches every namespace
-@pytest.mark.usefixtures("crds", "without_the_session_operator")
+@pytest.mark.usefixtures("crd", "without_the_session_operator")
 def test_install_runs_two_ready_replicas_under_the_restricted_standard_and_the_role_suffices(
     kubectl: conftest.Kubectl, namespace: str, cluster_env: dict[str, str], tmp_path: pathlib.Path
 ) -> None:
@@ -192,7 +185,7 @@ def test_install_runs_two_ready_replicas_under_the_restricted_standard_and_the_r
         helm("uninstall", release, "--namespace", namespace, "--wait", check=False)
 
 
-@pytest.mark.usefixtures("crds", "without_the_session_operator", "load")
+@pytest.mark.usefixtures("crd", "without_the_session_operator", "load")
 def test_namespaced_rbac_is_enough_for_a_release_and_no_more(
     kubectl: conftest.Kubectl,
     namespace: str,
