@@ -8,7 +8,8 @@ scrape and the load generator something to call, this program mirrors each demo 
   way ``kubernetes_sd`` plus ``labelmap: __meta_kubernetes_pod_label_(.+)`` would, so queries select canary
   and baseline pods by pod label exactly as they would on a real cluster;
 * ``<state-dir>/pods.json``: pod IP and ``namespace/name`` -> local port, so other tools reach "the pod".
-* ``<state-dir>/pod-addresses.json``: pod IP -> ``127.0.0.1:port``, the operator's ``--pod-address-map``.
+* ``<state-dir>/pod-addresses.json``: pod UID -> ``127.0.0.1:port``, the operator's ``--pod-address-map``
+  (by UID, not IP: a new pod may get the IP of one whose process is still stopping).
 
 A process is published only once it accepts connections, and both files are replaced atomically, so a
 reader never sees a half-written file or a port nobody listens on.
@@ -196,12 +197,8 @@ def pods_index(published: collections.abc.Iterable[tuple[DemoPod, int]]) -> dict
 
 
 def pod_addresses(published: collections.abc.Iterable[tuple[DemoPod, int]]) -> dict[str, str]:
-    """pod-addresses.json: where to dial each pod IP instead, for `releaseguard run --pod-address-map`."""
-    return {
-        pod.pod_ip: f"{HOST}:{port}"
-        for pod, port in sorted(published, key=lambda item: item[0].key)
-        if pod.pod_ip
-    }
+    """pod-addresses.json: where to dial each pod, by UID, for `releaseguard run --pod-address-map`."""
+    return {pod.key.uid: f"{HOST}:{port}" for pod, port in sorted(published, key=lambda item: item[0].key)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,7 +58,7 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
     run.add_argument(
         "--pod-address-map",
         type=pathlib.Path,
-        help="JSON file mapping pod IPs to host:port for synthetic checks, where pod IPs are not routable",
+        help="JSON file mapping pod UIDs to host:port for synthetic checks, where pod IPs are not routable",
     )
     run.add_argument(
         "--default-notifications",

@@ -411,13 +411,15 @@ def pod_addresses(
     service_port: int | str | None,
     overrides: Mapping[str, str] | None,
 ) -> list[str]:
-    """Where to call each pod. With an address map, a pod it does not list is not called at all: the map
-    exists because pod IPs are not routable from here."""
+    """Where to call each pod. With an address map (pod uid to host:port), a pod it does not list is not
+    called at all: the map exists because pod IPs are not routable from here. It names pods by uid because
+    a new pod may take the IP of one whose process is still stopping: called through a map by IP, a Ready
+    pod of the new revision would be charged with the old process' refusals."""
     addresses = []
     for pod in pods:
         if overrides is not None:
-            if pod.ip in overrides:
-                addresses.append(overrides[pod.ip])
+            if pod.uid in overrides:
+                addresses.append(overrides[pod.uid])
             continue
         port = check.http.port or (service_port if isinstance(service_port, int) else None)
         if port is None and isinstance(service_port, str):

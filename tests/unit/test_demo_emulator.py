@@ -254,7 +254,7 @@ def test_publisher_writes_both_files_only_on_change(tmp_path):
     pods = tmp_path / "pods.json"
     assert json.loads(targets.read_text())[0]["targets"] == ["127.0.0.1:40001"]
     assert json.loads(pods.read_text())["10.244.0.7"]["port"] == 40001
-    assert json.loads((tmp_path / "pod-addresses.json").read_text()) == {"10.244.0.7": "127.0.0.1:40001"}
+    assert json.loads((tmp_path / "pod-addresses.json").read_text()) == {"uid-1": "127.0.0.1:40001"}
     inode = targets.stat().st_ino
     publisher.publish([(pod, 40001)])
     assert targets.stat().st_ino == inode

@@ -91,7 +91,8 @@ def test_requests_come_from_annotations_under_our_group() -> None:
 
 def pod(*, ready: str = "True", ip: str | None = "10.0.0.5", deleting: bool = False) -> dict[str, Any]:
     return {
-        "metadata": {"name": "p"} | ({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {}),
+        "metadata": {"name": "p", "uid": "uid-p"}
+        | ({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {}),
         "spec": {
             "containers": [
                 {"name": "app", "ports": [{"name": "http", "containerPort": 8080}, {"containerPort": 9}]}
@@ -103,7 +104,7 @@ def pod(*, ready: str = "True", ip: str | None = "10.0.0.5", deleting: bool = Fa
 
 def test_only_ready_pods_with_an_ip_are_endpoints() -> None:
     endpoint = observe.ready_endpoint(pod())
-    assert endpoint == observe.PodEndpoint(ip="10.0.0.5", ports={"http": 8080})
+    assert endpoint == observe.PodEndpoint(uid="uid-p", ip="10.0.0.5", ports={"http": 8080})
     assert observe.ready_endpoint(pod(ready="False")) is None
     assert observe.ready_endpoint(pod(ip=None)) is None
     assert observe.ready_endpoint(pod(deleting=True)) is None

@@ -24,8 +24,8 @@ from releaseguard.rollout import decide, observation, plan
 
 CHECK = v1alpha1.SyntheticCheck.model_validate({"name": "journey", "http": {"path": "/api/checkout"}})
 PODS = [
-    observe.PodEndpoint(ip="10.0.0.1", ports={"http": 8080}),
-    observe.PodEndpoint(ip="10.0.0.2", ports={"http": 8081}),
+    observe.PodEndpoint(uid="uid-1", ip="10.0.0.1", ports={"http": 8080}),
+    observe.PodEndpoint(uid="uid-2", ip="10.0.0.2", ports={"http": 8081}),
 ]
 
 
@@ -43,9 +43,10 @@ def test_pod_ports_follow_the_check_then_the_service(service_port, check_port, e
     assert reconciler.pod_addresses(PODS, check=check, service_port=service_port, overrides=None) == expected
 
 
-def test_with_an_address_map_only_mapped_pods_are_called(tmp_path: pathlib.Path) -> None:
+def test_with_an_address_map_only_pods_it_names_by_uid_are_called(tmp_path: pathlib.Path) -> None:
+    # An entry by IP may be a stopped pod's, whose IP a new pod took: it is not a way to call the new one.
     path = tmp_path / "map.json"
-    path.write_text(json.dumps({"10.0.0.2": "127.0.0.1:41000"}))
+    path.write_text(json.dumps({"uid-2": "127.0.0.1:41000", "10.0.0.1": "127.0.0.1:41001"}))
     overrides = reconciler.load_address_map(path)
     assert reconciler.pod_addresses(PODS, check=CHECK, service_port=80, overrides=overrides) == [
         "127.0.0.1:41000"

@@ -125,6 +125,8 @@ def owned_replica_sets(
 class PodEndpoint:
     """A Ready pod as a synthetic check reaches it."""
 
+    uid: str
+    """The pod object's uid: unlike its IP, never the same for a pod that replaced it."""
     ip: str
     ports: dict[str, int]
     """Container port name to number, for resolving a Service's named targetPort."""
@@ -151,7 +153,7 @@ def ready_endpoint(pod: dict[str, Any]) -> PodEndpoint | None:
         for port in container.get("ports") or []
         if port.get("name")
     }
-    return PodEndpoint(ip=status["podIP"], ports=ports)
+    return PodEndpoint(uid=pod["metadata"].get("uid", ""), ip=status["podIP"], ports=ports)
 
 
 @dataclasses.dataclass(frozen=True)
