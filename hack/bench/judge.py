@@ -54,7 +54,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,10 @@ TOLD_FIXED = "told-fixed"
 REFERENCES = (TOLD, TOLD_FIXED)
 """The references on error regressions (see `told` and `told_fixed`): not judges anyone can run, bounds on
 what one can do."""
+DEFAULT_JUDGE = v1alpha1.CompareJudge.model_validate({"type": "compare"})
+"""Ours as the bench runs it: the references test at its tolerance and confidence."""
+TOLERATED_RATIO = 1 + DEFAULT_JUDGE.max_relative_increase
+"""θ0: the canary's error ratio over the baseline's that the default judge tolerates."""
 TITLES = {
     "ours": "ours (compare)",
     "flagger": "Flagger-style",
@@ -291,21 +295,15 @@ def told(generated: scenarios.Generated) -> Outcome:
     per-interval split of errors as ours (`sequential`'s ratio test).
     """
     started = time.process_time()
-    label = generated.label
-    assert label.regression == "error", "told judges error regressions only"
-    assert label.size is not None
-    assert label.onset is not None
-    defaults = v1alpha1.CompareJudge.model_validate({"type": "compare"})
-    theta0, bar = 1 + defaults.max_relative_increase, math.log(1 / (1 - defaults.confidence))
-    counts = zip(generated.scenario["canary"], generated.scenario["baseline"], strict=True)
+    size = generated.label.size
+    assert size is not None
+    bar = math.log(1 / (1 - DEFAULT_JUDGE.confidence))
     log_ratio = 0.0
-    for look, (canary, baseline) in enumerate(counts):
-        if look < label.onset or not canary or not baseline or not canary["total"] or not baseline["total"]:
-            continue
+    for look, canary, baseline in _served_since_onset(generated):
         share = canary["total"] / baseline["total"]
-        log_ratio += canary["errors"] * math.log(label.size / theta0) - (
+        log_ratio += canary["errors"] * math.log(size / TOLERATED_RATIO) - (
             canary["errors"] + baseline["errors"]
-        ) * (math.log1p(share * label.size) - math.log1p(share * theta0))
+        ) * (math.log1p(share * size) - math.log1p(share * TOLERATED_RATIO))
         if log_ratio >= bar:
             return _peer(decided_at=look, evaluations=look + 1, started=started)
     return _peer(decided_at=None, evaluations=len(generated.scenario["canary"]), started=started)
@@ -323,24 +321,30 @@ def told_fixed(generated: scenarios.Generated) -> Outcome:
     the onset are too few for a judge at our confidence to tell.
     """
     started = time.process_time()
-    label = generated.label
-    assert label.regression == "error", "told_fixed judges error regressions only"
-    assert label.onset is not None
-    defaults = v1alpha1.CompareJudge.model_validate({"type": "compare"})
-    theta0 = 1 + defaults.max_relative_increase
     observed, errors, chances = 0, [], []
-    pairs = zip(generated.scenario["canary"], generated.scenario["baseline"], strict=True)
-    for canary, baseline in itertools.islice(pairs, label.onset, None):
-        if not canary or not baseline or not canary["total"] or not baseline["total"]:
-            continue
-        share = canary["total"] / baseline["total"] * theta0
+    for _, canary, baseline in _served_since_onset(generated):
+        share = canary["total"] / baseline["total"] * TOLERATED_RATIO
         observed += canary["errors"]
         errors.append(canary["errors"] + baseline["errors"])
         chances.append(share / (1 + share))
     intervals = len(generated.scenario["canary"])
     tail = binomial_sum_tail(observed=observed, trials=np.array(errors), chances=np.array(chances))
-    failed = tail <= 1 - defaults.confidence
+    failed = tail <= 1 - DEFAULT_JUDGE.confidence
     return _peer(decided_at=intervals - 1 if failed else None, evaluations=1, started=started)
+
+
+def _served_since_onset(
+    generated: scenarios.Generated,
+) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """The intervals of an error regression from its onset on where both sides served requests, numbered
+    from the analysis' start: the references read the same split of errors as ours, which skips the rest."""
+    label = generated.label
+    assert label.regression == "error", "the references judge error regressions only"
+    assert label.onset is not None
+    pairs = enumerate(zip(generated.scenario["canary"], generated.scenario["baseline"], strict=True))
+    for look, (canary, baseline) in itertools.islice(pairs, label.onset, None):
+        if canary and baseline and canary["total"] and baseline["total"]:
+            yield look, canary, baseline
 
 
 def binomial_sum_tail(*, observed: int, trials: npt.NDArray[np.int64], chances: Floats) -> float:
